@@ -1,0 +1,114 @@
+"""gc.compile: turn outputs (and parameter updates) into a callable, with a pluggable backend."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from . import dtypes, shapes
+from .errors import GraphError, InputError
+from .interpreter import run
+from .ir import Graph, verify
+from .runtime import bind_inputs
+from .tensor import Param, Tensor, as_nodes, as_tensor
+
+# backend name -> factory(graph, **options) -> object with .run(arrays, bindings) -> {node: array}
+BACKENDS: dict[str, Callable] = {}
+
+
+def register_backend(name: str, factory: Callable):
+    BACKENDS[name] = factory
+
+
+class ReferenceBackend:
+    """Runs the graph with the reference interpreter: each op's NumPy semantics, node by node."""
+
+    def __init__(self, graph: Graph, debug: bool = False):
+        self.graph, self.debug = graph, debug
+
+    def run(self, arrays, bindings):
+        return run(self.graph, arrays, bindings, check_finite=self.debug)
+
+
+register_backend("reference", ReferenceBackend)
+
+
+class CompiledFunction:
+    """A callable over keyword inputs that returns the outputs and then applies the updates in place."""
+
+    def __init__(self, outputs, updates: dict | None, backend: str, cast: str, debug: bool):
+        self.single = isinstance(outputs, (Tensor,))
+        out_nodes = as_nodes(outputs) if outputs is not None else []
+        self.updates = _check_updates(updates or {})
+        self.graph = verify(Graph(out_nodes + [v for _, v in self.updates]))
+        self.n_outputs = len(out_nodes)
+        names = [n.attrs["name"] for n in self.graph.inputs]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise GraphError(f"the graph has several inputs named {dup}; input names must be unique")
+        if backend not in BACKENDS:
+            _load_backend(backend)
+        self.backend_name, self.cast, self.debug = backend, cast, debug
+        self.backend = BACKENDS[backend](self.graph, debug=debug)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [n.attrs["name"] for n in self.graph.inputs]
+
+    def __call__(self, **inputs):
+        arrays, bindings = bind_inputs(self.graph.inputs, inputs, cast=self.cast)
+        values = self.backend.run(arrays, bindings)
+        outs = [_owned(values[o]) for o in self.graph.outputs[:self.n_outputs]]
+        new_values = [values[v] for _, v in self.updates]  # all computed before any is assigned
+        for (var, _), value in zip(self.updates, new_values):
+            var.value[...] = value
+        if self.single:
+            return outs[0]
+        return outs
+
+    def __repr__(self):
+        return f"<graphc function ({', '.join(self.input_names)}) -> {self.n_outputs} output(s), {len(self.updates)} update(s), backend={self.backend_name}>"
+
+
+def _owned(a: np.ndarray) -> np.ndarray:
+    """Hand the caller an array it owns (never a view of parameter storage or a broadcast)."""
+    return a.copy() if (not a.flags.owndata or not a.flags.writeable) else a
+
+
+def _check_updates(updates: dict) -> list:
+    out = []
+    for target, new in updates.items():
+        if not isinstance(target, Param):
+            raise GraphError(f"update targets must be parameters (gc.param), got {target!r}")
+        new = as_tensor(new)
+        var = target.variable
+        if len(new.shape) != len(var.shape) or not all(shapes.dims_equal(a, b) for a, b in zip(new.shape, var.shape)):
+            raise GraphError(f"update of {var.name!r}: new value has shape {shapes.fmt_shape(new.shape)}, the parameter {var.shape}")
+        if new.dtype != var.dtype:
+            if not np.can_cast(new.dtype, var.dtype, casting="same_kind"):
+                raise GraphError(f"update of {var.name!r}: new value has dtype {new.dtype}, the parameter {var.dtype}")
+            new = new.astype(var.dtype)
+        out.append((var, new.node))
+    return out
+
+
+def _load_backend(name: str):
+    import importlib
+
+    try:
+        importlib.import_module(f"graphc.backends.{name}")
+    except ImportError as e:
+        raise InputError(f"unknown backend {name!r}; available: {sorted(BACKENDS)}") from e
+    if name not in BACKENDS:
+        raise InputError(f"backend {name!r} did not register itself")
+
+
+def compile(outputs, updates: dict | None = None, backend: str = "reference", cast: str = "safe", debug: bool = False):
+    """Compile `outputs` (a tensor or a list) and optional `updates` {param: new value tensor}.
+
+    The result is called with the graph's inputs by keyword; it returns the outputs' values and
+    then assigns every update simultaneously, in place, to the parameters' storage.
+    cast: how far inputs of another dtype may be converted ('safe', 'same_kind' or 'no').
+    debug: check every value for NaN/Inf and name the first node that produced one.
+    """
+    return CompiledFunction(outputs, updates, backend, cast, debug)

@@ -1,0 +1,189 @@
+"""Elementwise ops, each defined by a sympy formula: evaluation, broadcasting and derivatives.
+
+`Elementwise` is one op per formula (sigmoid, add, ...); `expr` is the op whose formula is an
+attribute, which is what derivatives of elementwise ops are built from: the VJP of sigmoid is
+one `expr` node computing g*y*(1-y), carrying its formula for rendering and for being
+differentiated again. A user registers a new op from a formula with `gc.elementwise`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import sympy
+
+from .. import dtypes, scalar, shapes
+from ..errors import DTypeError
+from .registry import Op, register
+
+# dtype behaviours of elementwise ops
+SAME, FLOAT, BOOL, LOGICAL = "same", "float", "bool", "logical"
+
+
+def _result_dtype(rule: str, in_dtypes, name: str):
+    if rule == LOGICAL:
+        if any(d != dtypes.bool_ for d in in_dtypes):
+            raise DTypeError(f"needs bool operands, got {', '.join(map(str, in_dtypes))}")
+        return dtypes.bool_
+    d = dtypes.promote(*in_dtypes)
+    if rule == BOOL:
+        return dtypes.bool_
+    if rule == FLOAT:
+        return d if dtypes.is_float(d) else dtypes.DEFAULT_FLOAT
+    if d == dtypes.bool_:
+        raise DTypeError(f"arithmetic on bool operands; cast them (x.astype('float32')) or use logical ops")
+    return d
+
+
+class Elementwise(Op):
+    """An elementwise op from a sympy formula (NumPy broadcasting of its operands)."""
+
+    kind = "elementwise"
+
+    def __init__(self, name: str, arity: int, formula: Callable, *, result: str = SAME,
+                 derivative: Callable | None = None, numpy: Callable | None = None,
+                 differentiable: bool = True, attrs: Sequence[str] = ()):
+        self.name, self.arity, self.formula_fn = name, arity, formula
+        self.result, self.derivative_fn, self.numpy_fn = result, derivative, numpy
+        self.differentiable, self.attr_names = differentiable, tuple(attrs)
+        self._cache: dict = {}
+
+    # -- the formula and its derivatives (derived once per attribute set, cached) ----
+    def formula(self, **attrs):
+        key = ("f", tuple(sorted(attrs.items())))
+        if key not in self._cache:
+            self._cache[key] = sympy.sympify(self.formula_fn(*scalar.arg_symbols(self.arity), **attrs))
+        return self._cache[key]
+
+    def derivatives(self, **attrs) -> tuple:
+        """d(formula)/d(arg_i) for each argument: the op's stated stable form, else sympy.diff."""
+        key = ("d", tuple(sorted(attrs.items())))
+        if key not in self._cache:
+            args = scalar.arg_symbols(self.arity)
+            if self.derivative_fn is not None:
+                stated = self.derivative_fn(*args, scalar.Y, **attrs)
+                ds = tuple(sympy.sympify(d) for d in (stated if isinstance(stated, (tuple, list)) else (stated,)))
+            else:
+                f = self.formula(**attrs)
+                ds = tuple(sympy.diff(f, a) for a in args)
+            self._cache[key] = ds
+        return self._cache[key]
+
+    # -- rules ---------------------------------------------------------------
+    def normalize(self, inputs, attrs):
+        if len(inputs) != self.arity:
+            raise TypeError(f"takes {self.arity} operand(s), got {len(inputs)}")
+        unknown = set(attrs) - set(self.attr_names)
+        if unknown:
+            raise TypeError(f"unknown attribute(s) {sorted(unknown)}")
+        return {k: float(v) for k, v in attrs.items()}
+
+    def shape(self, *inputs, **attrs):
+        return shapes.broadcast_shapes(*(i.shape for i in inputs))
+
+    def dtype(self, *inputs, **attrs):
+        return _result_dtype(self.result, [i.dtype for i in inputs], self.name)
+
+    def reference(self, *arrays, **attrs):
+        if self.numpy_fn is not None:
+            return self.numpy_fn(*arrays, **attrs)
+        return scalar.evaluate(self.formula(**attrs), dict(zip(scalar.arg_symbols(self.arity), arrays)))
+
+    def vjp(self, g, y, *inputs, **attrs):
+        return _elementwise_vjp(g, y, inputs, scalar.arg_symbols(self.arity), self.derivatives(**attrs))
+
+
+class Expr(Op):
+    """An elementwise op whose formula is an attribute: `fn` is a sympy Lambda over the inputs.
+
+    Free symbols of the body that are not arguments are symbolic dims (bound at call time)."""
+
+    name, kind = "expr", "elementwise"
+
+    def normalize(self, inputs, attrs):
+        fn = attrs["fn"]
+        if len(fn.variables) != len(inputs):
+            raise TypeError(f"formula takes {len(fn.variables)} argument(s), got {len(inputs)}")
+        attrs["dtype"] = dtypes.as_dtype(attrs["dtype"])
+        return attrs
+
+    def shape(self, *inputs, fn, dtype):
+        return shapes.broadcast_shapes(*(i.shape for i in inputs))
+
+    def dtype(self, *inputs, fn, dtype):
+        return dtype
+
+    def reference(self, *arrays, fn, dtype):
+        return scalar.evaluate(fn.expr, dict(zip(fn.variables, arrays)))
+
+    def vjp(self, g, y, *inputs, fn, dtype):
+        return _elementwise_vjp(g, y, inputs, fn.variables, tuple(sympy.diff(fn.expr, v) for v in fn.variables))
+
+
+EXPR = register(Expr)
+
+
+def expr(body, args: dict, dtype=None, name=None):
+    """An `expr` node computing `body` (sympy) with symbols bound to tensors by `args` {symbol: tensor}."""
+    from ..tensor import as_tensor
+
+    syms = tuple(s for s in args if s in body.free_symbols) or tuple(args)[:1]
+    tensors = [as_tensor(args[s]) for s in syms]
+    dt = dtype or dtypes.promote(*(t.dtype for t in tensors))
+    return EXPR(*tensors, fn=sympy.Lambda(syms, body), dtype=dt, name=name)
+
+
+def _elementwise_vjp(g, y, inputs, args, derivatives):
+    """Cotangents of an elementwise op: one `expr` node g*d_i per float input, reduced to its shape.
+
+    Scalar constant operands are substituted into the formula (so d(x**2)/dx reads 2*x), and a
+    derivative of exactly 1 passes g through without a node."""
+    from .reduce import sum_to_shape
+
+    consts = {a: _scalar_value(x) for a, x in zip(args, inputs) if _scalar_value(x) is not None}
+    out = []
+    for x, a, d in zip(inputs, args, derivatives):
+        d = d.subs(consts) if consts else d
+        if not dtypes.is_float(x.dtype) or x.node.op.name == "const" or d == 0:
+            out.append(None)
+            continue
+        if d == 1:
+            ct = g
+        else:
+            env = {scalar.G: g, scalar.Y: y, **{s: t for s, t in zip(args, inputs) if s not in consts}}
+            ct = expr(scalar.G * d, env, dtype=x.dtype)
+            ct.node.meta.setdefault("local_derivative", d)
+        out.append(sum_to_shape(ct, x.shape))
+    return out
+
+
+def _scalar_value(t):
+    """The Python number held by a scalar constant tensor, else None."""
+    node = t.node
+    if node.op.name == "const" and node.attrs["value"].array.size == 1:
+        v = node.attrs["value"].array.reshape(())[()]
+        return sympy.Integer(int(v)) if float(v).is_integer() else sympy.Float(float(v))
+    return None
+
+
+def elementwise(name: str, formula: Callable, *, arity: int | None = None, derivative=None,
+                numpy=None, result: str = FLOAT, attrs: Sequence[str] = ()):
+    """Register a new elementwise op from a sympy formula; returns the function that applies it.
+
+    `formula` receives sympy symbols (one per operand, then attributes as keywords) and returns
+    an expression; derivatives come from sympy.diff unless `derivative(*args, y)` states them.
+    """
+    import inspect
+
+    if arity is None:
+        params = [p for p in inspect.signature(formula).parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+        arity = len(params)
+    op = register(Elementwise(name, arity, formula, result=result, derivative=derivative, numpy=numpy, attrs=attrs))
+
+    def apply(*operands, name=None, **attr_values):
+        return op(*operands, name=name, **attr_values)
+
+    apply.__name__ = name
+    apply.__doc__ = f"Elementwise op {name!r}, defined by a sympy formula (see `{name}.op.formula()`)."
+    apply.op = op
+    return apply

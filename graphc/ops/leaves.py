@@ -1,0 +1,170 @@
+"""Leaf ops: graph inputs (bound per call), parameters (stored outside the graph) and constants."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..errors import DTypeError, ShapeError
+from ..ir import Attrs, Node
+from .registry import Op, make_node, register
+
+_uids = itertools.count()
+
+
+class ConstValue:
+    """A constant array as a hashable attribute (hashed by content)."""
+
+    __slots__ = ("array", "_key")
+
+    def __init__(self, array: np.ndarray):
+        self.array = np.array(array, copy=True, order="C")
+        self.array.setflags(write=False)
+        digest = hashlib.sha256(self.array.tobytes()).hexdigest()[:24]
+        self._key = (self.array.dtype.str, self.array.shape, digest)
+
+    def __hash__(self):
+        return hash(self._key)
+
+    def __eq__(self, other):
+        return isinstance(other, ConstValue) and self._key == other._key
+
+    def stable_key(self) -> str:
+        return f"const{self._key}"
+
+    def graph_label(self) -> str:
+        a = self.array
+        return np.array2string(a, precision=4, threshold=6) if a.size <= 6 else f"<{a.dtype}{list(a.shape)}>"
+
+
+class Variable:
+    """The storage behind a parameter or a piece of optimiser state: a NumPy array updated in place."""
+
+    def __init__(self, name: str, value: np.ndarray, trainable: bool = True, role: str = "param"):
+        self.name, self.trainable, self.role = name, trainable, role
+        self.uid = next(_uids)
+        self.value = np.array(value, copy=True)
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    def assign(self, array):
+        """Replace the contents in place (same shape and dtype), keeping the array object."""
+        a = np.asarray(array)
+        if a.shape != self.value.shape:
+            raise ShapeError(f"parameter {self.name!r}: cannot assign shape {a.shape} to shape {self.value.shape}")
+        if not np.can_cast(a.dtype, self.value.dtype, casting="same_kind"):
+            raise DTypeError(f"parameter {self.name!r}: cannot assign {a.dtype} to {self.value.dtype}")
+        self.value[...] = a
+
+    def stable_key(self) -> str:
+        return f"var({self.name!r},{self.value.dtype.str},{self.value.shape},{self.role})"
+
+    def graph_label(self) -> str:
+        return self.name
+
+    def __repr__(self):
+        return f"Variable({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+class Input(Op):
+    name, kind, hashcons, differentiable = "input", "leaf", False, False
+
+    def shape(self, *, name, shape, dtype, uid):
+        return shape
+
+    def dtype(self, *, name, shape, dtype, uid):
+        return dtype
+
+    def reference(self, **attrs):
+        raise RuntimeError("inputs are bound by the interpreter, not evaluated")
+
+
+class Parameter(Op):
+    name, kind, hashcons, differentiable = "param", "leaf", True, False
+
+    def shape(self, *, var):
+        return tuple(var.shape)
+
+    def dtype(self, *, var):
+        return var.dtype
+
+    def reference(self, *, var):
+        return var.value
+
+
+class Const(Op):
+    name, kind, differentiable = "const", "leaf", False
+
+    def shape(self, *, value):
+        return value.array.shape
+
+    def dtype(self, *, value):
+        return value.array.dtype
+
+    def reference(self, *, value):
+        return value.array
+
+
+def input(name: str, shape=(), dtype=dtypes.DEFAULT_FLOAT):
+    """A graph input, bound by keyword when the compiled function is called. `None` dims are the batch size."""
+    from ..tensor import Tensor
+
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"input name {name!r} must be a Python identifier (inputs are passed by keyword)")
+    attrs = Attrs(dict(name=name, shape=shapes.as_shape(shape), dtype=dtypes.as_dtype(dtype), uid=next(_uids)))
+    node = Node(INPUT, (), attrs, attrs["shape"], attrs["dtype"], name=name, scope="")
+    return Tensor.of(node)
+
+
+def param(name: str, value=None, *, shape=None, init=None, dtype=None, trainable=True, role="param"):
+    """A parameter with storage: give its initial `value`, or a `shape` and an `init(shape, rng)` or init name."""
+    from ..tensor import Tensor
+    from .registry import current_scope
+
+    if value is None:
+        if shape is None:
+            raise ValueError(f"param {name!r}: give a value or a shape")
+        shape = tuple(int(s) for s in shapes.as_shape(shape))
+        value = np.zeros(shape) if init is None else _initial_value(init, shape, name)
+    arr = np.asarray(value)
+    if dtype is None:  # float values default to float32, like every graphc tensor
+        dtype = dtypes.DEFAULT_FLOAT if arr.dtype.kind == "f" else arr.dtype
+    arr = arr.astype(dtypes.as_dtype(dtype))
+    full = f"{current_scope()}/{name}" if current_scope() else name
+    var = Variable(full, arr, trainable=trainable, role=role)
+    node = make_node(PARAM, (), {"var": var}, name=name)
+    node.meta["role"] = role
+    return Tensor.of(node)
+
+
+def _initial_value(init, shape, name):
+    if callable(init):
+        return np.asarray(init(shape))
+    raise ValueError(f"param {name!r}: init must be a callable taking the shape")
+
+
+def const(value, dtype=None):
+    """A constant tensor (a Python scalar or a NumPy array); it keeps its own dtype unless one is given."""
+    from ..tensor import as_tensor
+
+    return as_tensor(value, dtype)
+
+
+def const_node(value, dtype) -> Node:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"cannot make a constant from a value of dtype {arr.dtype}")
+    if arr.dtype != dtype:
+        arr = arr.astype(dtype)
+    return make_node(CONST, (), {"value": ConstValue(arr)})
+
+
+INPUT, PARAM, CONST = register(Input), register(Parameter), register(Const)

@@ -1,0 +1,181 @@
+"""The built-in elementwise ops: formulas, stated stable derivatives, NumPy spellings; plus where, cast, stop_gradient."""
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+import sympy
+from sympy import Abs, Heaviside, Max, Min, Piecewise, erf, exp, log, sqrt
+
+from .. import dtypes, scalar, shapes
+from ..errors import DTypeError
+from .elementwise import BOOL, FLOAT, LOGICAL, SAME, Elementwise
+from .registry import Op, register
+
+sigmoid_fn = scalar.sigmoid
+_SQRT_2_OVER_PI = sqrt(2 / sympy.pi)
+
+
+def _unary(name, formula, result=FLOAT, derivative=None, numpy=None, attrs=(), differentiable=True):
+    op = register(Elementwise(name, 1, formula, result=result, derivative=derivative, numpy=numpy,
+                              attrs=attrs, differentiable=differentiable))
+    return op
+
+
+def _binary(name, formula, result=SAME, derivative=None, numpy=None, differentiable=True):
+    return register(Elementwise(name, 2, formula, result=result, derivative=derivative, numpy=numpy,
+                                differentiable=differentiable))
+
+
+# -- unary -------------------------------------------------------------------------
+neg = _unary("neg", lambda x: -x, SAME, numpy=np.negative)
+abs = _unary("abs", lambda x: Abs(x), SAME, numpy=np.abs)
+sign = _unary("sign", lambda x: sympy.sign(x), SAME, derivative=lambda x, y: 0, numpy=np.sign)
+exp_ = _unary("exp", lambda x: exp(x), derivative=lambda x, y: y, numpy=np.exp)
+log_ = _unary("log", lambda x: log(x), numpy=np.log)
+log1p = _unary("log1p", lambda x: log(1 + x), numpy=np.log1p)
+expm1 = _unary("expm1", lambda x: exp(x) - 1, derivative=lambda x, y: y + 1, numpy=np.expm1)
+sqrt_ = _unary("sqrt", lambda x: sqrt(x), derivative=lambda x, y: 1 / (2 * y), numpy=np.sqrt)
+rsqrt = _unary("rsqrt", lambda x: 1 / sqrt(x), derivative=lambda x, y: -y ** 3 / 2, numpy=lambda x: 1 / np.sqrt(x))
+square = _unary("square", lambda x: x ** 2, SAME, numpy=np.square)
+reciprocal = _unary("reciprocal", lambda x: 1 / x, derivative=lambda x, y: -y ** 2, numpy=lambda x: 1 / x)
+sin = _unary("sin", lambda x: sympy.sin(x), numpy=np.sin)
+cos = _unary("cos", lambda x: sympy.cos(x), numpy=np.cos)
+tanh = _unary("tanh", lambda x: sympy.tanh(x), derivative=lambda x, y: 1 - y ** 2, numpy=np.tanh)
+sigmoid = _unary("sigmoid", lambda x: 1 / (1 + exp(-x)), derivative=lambda x, y: y * (1 - y),
+                 numpy=scalar.stable_sigmoid)
+# relu'(0) = 0 and step'(x) = 0: the conventions of every major framework (documented in docs/ops.md)
+relu = _unary("relu", lambda x: Max(0, x), SAME, derivative=lambda x, y: Heaviside(x, 0),
+              numpy=lambda x: np.maximum(x, 0))
+leaky_relu = _unary("leaky_relu", lambda x, alpha=0.01: Piecewise((x, x > 0), (alpha * x, True)),
+                    derivative=lambda x, y, alpha=0.01: Piecewise((1, x > 0), (alpha, True)),
+                    numpy=lambda x, alpha=0.01: np.where(x > 0, x, alpha * x), attrs=("alpha",))
+elu = _unary("elu", lambda x, alpha=1.0: Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
+             derivative=lambda x, y, alpha=1.0: Piecewise((1, x > 0), (alpha * exp(x), True)),
+             numpy=lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))), attrs=("alpha",))
+gelu_erf = _unary("gelu", lambda x: x / 2 * (1 + erf(x / sqrt(2))),
+                  numpy=lambda x: x / 2 * (1 + scipy.special.erf(x / np.sqrt(2)).astype(x.dtype)))
+gelu_tanh = _unary("gelu_tanh", lambda x: x / 2 * (1 + sympy.tanh(_SQRT_2_OVER_PI * (x + sympy.Rational(44715, 1000000) * x ** 3))),
+                   numpy=lambda x: x / 2 * (1 + np.tanh(np.sqrt(2 / np.pi).astype(x.dtype) * (x + 0.044715 * x ** 3))))
+softplus = _unary("softplus", lambda x: log(1 + exp(x)), derivative=lambda x, y: sigmoid_fn(x),
+                  numpy=lambda x: np.logaddexp(0, x).astype(x.dtype))
+step = _unary("step", lambda x: Heaviside(x, 0), derivative=lambda x, y: 0,
+              numpy=lambda x: (x > 0).astype(x.dtype if x.dtype.kind == "f" else dtypes.DEFAULT_FLOAT))
+erf_ = _unary("erf", lambda x: erf(x), numpy=lambda x: scipy.special.erf(x).astype(x.dtype))
+
+# -- binary (NumPy broadcasting) -------------------------------------------------------
+add = _binary("add", lambda a, b: a + b, numpy=np.add)
+sub = _binary("sub", lambda a, b: a - b, numpy=np.subtract)
+mul = _binary("mul", lambda a, b: a * b, numpy=np.multiply)
+div = _binary("div", lambda a, b: a / b, FLOAT, derivative=lambda a, b, y: (1 / b, -y / b), numpy=np.true_divide)
+pow = _binary("pow", lambda a, b: a ** b, derivative=lambda a, b, y: (b * a ** (b - 1), y * log(a)), numpy=np.power)
+# max/min ties split the gradient evenly (Heaviside(0) = 1/2), like the reductions
+maximum = _binary("maximum", lambda a, b: Max(a, b), derivative=lambda a, b, y: (Heaviside(a - b, sympy.S.Half), Heaviside(b - a, sympy.S.Half)), numpy=np.maximum)
+minimum = _binary("minimum", lambda a, b: Min(a, b), derivative=lambda a, b, y: (Heaviside(b - a, sympy.S.Half), Heaviside(a - b, sympy.S.Half)), numpy=np.minimum)
+
+eq = _binary("eq", lambda a, b: sympy.Eq(a, b), BOOL, numpy=np.equal, differentiable=False)
+ne = _binary("ne", lambda a, b: sympy.Ne(a, b), BOOL, numpy=np.not_equal, differentiable=False)
+lt = _binary("lt", lambda a, b: a < b, BOOL, numpy=np.less, differentiable=False)
+le = _binary("le", lambda a, b: a <= b, BOOL, numpy=np.less_equal, differentiable=False)
+gt = _binary("gt", lambda a, b: a > b, BOOL, numpy=np.greater, differentiable=False)
+ge = _binary("ge", lambda a, b: a >= b, BOOL, numpy=np.greater_equal, differentiable=False)
+logical_and = _binary("logical_and", lambda a, b: sympy.And(a > 0, b > 0), LOGICAL, numpy=np.logical_and, differentiable=False)
+logical_or = _binary("logical_or", lambda a, b: sympy.Or(a > 0, b > 0), LOGICAL, numpy=np.logical_or, differentiable=False)
+logical_not = _unary("logical_not", lambda x: sympy.Not(x > 0), LOGICAL, numpy=np.logical_not, differentiable=False)
+
+for _op in (eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_not):
+    _op.vjp = lambda g, y, *inputs, **attrs: [None] * len(inputs)
+
+
+class Where(Op):
+    """where(cond, a, b): a where cond is true, else b (broadcasting all three)."""
+
+    name, kind, value_inputs = "where", "elementwise", (1, 2)
+
+    def shape(self, cond, a, b):
+        return shapes.broadcast_shapes(cond.shape, a.shape, b.shape)
+
+    def dtype(self, cond, a, b):
+        if cond.dtype != dtypes.bool_:
+            raise DTypeError(f"condition must be bool, got {cond.dtype}")
+        return dtypes.promote(a.dtype, b.dtype)
+
+    def reference(self, cond, a, b):
+        return np.where(cond, a, b)
+
+    def vjp(self, g, y, cond, a, b):
+        from .reduce import sum_to_shape
+
+        zero = 0.0
+        return [None,
+                sum_to_shape(WHERE(cond, g, zero), a.shape) if dtypes.is_float(a.dtype) else None,
+                sum_to_shape(WHERE(cond, zero, g), b.shape) if dtypes.is_float(b.dtype) else None]
+
+
+class Cast(Op):
+    name, kind = "cast", "elementwise"
+
+    def normalize(self, inputs, attrs):
+        attrs["dtype"] = dtypes.as_dtype(attrs["dtype"])
+        return attrs
+
+    def shape(self, x, *, dtype):
+        return x.shape
+
+    def dtype(self, x, *, dtype):
+        return dtype
+
+    def reference(self, x, *, dtype):
+        return x.astype(dtype)
+
+    def vjp(self, g, y, x, *, dtype):
+        if not (dtypes.is_float(x.dtype) and dtypes.is_float(dtype)):
+            return [None]
+        return [CAST(g, dtype=x.dtype)]
+
+
+class StopGradient(Op):
+    """The identity whose derivative is zero: gradients do not flow through it."""
+
+    name, kind, differentiable = "stop_gradient", "elementwise", False
+
+    def shape(self, x):
+        return x.shape
+
+    def reference(self, x):
+        return x
+
+    def vjp(self, g, y, x):
+        return [None]
+
+
+WHERE, CAST, STOP_GRADIENT = register(Where), register(Cast), register(StopGradient)
+
+
+def where(cond, a, b, name=None):
+    """Elementwise choice: `a` where `cond` holds, else `b`."""
+    from ..tensor import as_tensor
+
+    if not hasattr(cond, "node"):
+        cond = as_tensor(np.asarray(cond, dtype=bool))
+    return WHERE(cond, a, b, name=name)
+
+
+def cast(x, dtype, name=None):
+    """Convert `x` to `dtype` (gradients flow between float dtypes)."""
+    from ..tensor import as_tensor
+
+    x = as_tensor(x)
+    return x if x.dtype == dtypes.as_dtype(dtype) else CAST(x, dtype=dtype, name=name)
+
+
+def stop_gradient(x, name=None):
+    return STOP_GRADIENT(x, name=name)
+
+
+def gelu(x, approximate: str = "none", name=None):
+    """GELU: the exact form x·Φ(x) (erf), or `approximate="tanh"` for the tanh approximation."""
+    if approximate in ("none", None, False):
+        return gelu_erf(x, name=name)
+    if approximate == "tanh":
+        return gelu_tanh(x, name=name)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")

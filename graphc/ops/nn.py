@@ -1,0 +1,301 @@
+"""Neural-network ops: sliding windows (unfold) and their adjoint, convolution, pooling, softmax.
+
+Convolution and pooling are decompositions over one primitive, `unfold`, which views every
+window of a padded input (N, C, *S) as (N, C, *out, *kernel) (im2col); convolution is then a
+matmul, pooling a max or mean. Gradients follow from the primitives: the adjoint of unfold,
+`fold`, scatter-adds windows back, which is exactly how max-pool routes its gradient to
+the arg-max and how a shared kernel's gradient sums over positions.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..errors import ShapeError
+from .registry import Op, composite, register, scope
+
+
+def _tuple(v, n, what):
+    if isinstance(v, int):
+        return (v,) * n
+    v = tuple(int(i) for i in v)
+    if len(v) != n:
+        raise ShapeError(f"{what} needs {n} value(s), got {v}")
+    return v
+
+
+class Unfold(Op):
+    """Windows of x (N, C, *S): out[n, c, *o, *k] = x[n, c, *(o*stride + k*dilation)]."""
+
+    name, kind = "unfold", "nn"
+
+    def normalize(self, inputs, attrs):
+        (x,) = inputs
+        k = len(tuple(attrs["kernel"]))
+        if x.ndim != k + 2:
+            raise ShapeError(f"{k}-d windows need a rank-{k + 2} (N, C, ...) input, got {shapes.fmt_shape(x.shape)}")
+        for key in ("kernel", "stride", "dilation"):
+            attrs[key] = _tuple(attrs[key], k, key)
+            if min(attrs[key]) < 1:
+                raise ShapeError(f"{key} must be positive, got {attrs[key]}")
+        return attrs
+
+    def shape(self, x, *, kernel, stride, dilation):
+        out = tuple(shapes.conv_out_size(s, k, st, 0, 0, d) for s, k, st, d in zip(x.shape[2:], kernel, stride, dilation))
+        return x.shape[:2] + out + kernel
+
+    def dtype(self, x, **attrs):
+        return x.dtype
+
+    def reference(self, x, *, kernel, stride, dilation):
+        k = len(kernel)
+        spans = [d * (kk - 1) + 1 for kk, d in zip(kernel, dilation)]
+        win = np.lib.stride_tricks.sliding_window_view(x, spans, axis=tuple(range(2, 2 + k)))
+        index = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride) + tuple(slice(None, None, d) for d in dilation)
+        return np.ascontiguousarray(win[index])
+
+    def vjp(self, g, y, x, *, kernel, stride, dilation):
+        return [FOLD(g, size=x.shape[2:], kernel=kernel, stride=stride, dilation=dilation)]
+
+
+class Fold(Op):
+    """The adjoint of unfold: scatter-add windows (N, C, *out, *kernel) back into (N, C, *size)."""
+
+    name, kind = "fold", "nn"
+
+    def shape(self, cols, *, size, kernel, stride, dilation):
+        return cols.shape[:2] + tuple(size)
+
+    def dtype(self, cols, **attrs):
+        return cols.dtype
+
+    def reference(self, cols, *, size, kernel, stride, dilation):
+        k = len(kernel)
+        out_sp = cols.shape[2:2 + k]
+        out = np.zeros(cols.shape[:2] + tuple(size), cols.dtype)
+        for pos in itertools.product(*(range(kk) for kk in kernel)):  # one vectorised add per kernel tap
+            index = tuple(slice(p * d, p * d + s * (o - 1) + 1, s) for p, d, s, o in zip(pos, dilation, stride, out_sp))
+            out[(slice(None), slice(None)) + index] += cols[(Ellipsis,) + pos]
+        return out
+
+    def vjp(self, c, y, cols, *, size, kernel, stride, dilation):
+        return [UNFOLD(c, kernel=kernel, stride=stride, dilation=dilation)]
+
+
+UNFOLD, FOLD = register(Unfold), register(Fold)
+
+
+def unfold(x, kernel, stride=1, dilation=1, name=None):
+    return UNFOLD(x, kernel=kernel, stride=stride, dilation=dilation, name=name)
+
+
+def _pads(padding, spatial, kernel, stride, dilation):
+    """Normalise padding (int, per-dim ints or pairs, 'valid', 'same') to (lo, hi) per spatial dim."""
+    k = len(kernel)
+    if padding == "valid":
+        return ((0, 0),) * k
+    if padding == "same":
+        pads = []
+        for s, kk, st, d in zip(spatial, kernel, stride, dilation):
+            if not isinstance(s, int):
+                raise ShapeError("padding='same' needs static spatial dims")
+            total = max((shapes.ceil_div(s, st) - 1) * st + d * (kk - 1) + 1 - s, 0)
+            pads.append((total // 2, total - total // 2))  # extra padding goes after, as in TensorFlow
+        return tuple(pads)
+    if isinstance(padding, int):
+        return ((padding, padding),) * k
+    padding = tuple(padding)
+    if len(padding) != k:
+        raise ShapeError(f"padding needs {k} entries, got {padding}")
+    return tuple((p, p) if isinstance(p, int) else (int(p[0]), int(p[1])) for p in padding)
+
+
+def _windows(x, kernel, stride, padding, dilation, fill):
+    from .movement import pad
+
+    nd = x.ndim - 2
+    kernel, stride, dilation = _tuple(kernel, nd, "kernel"), _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
+    pads = _pads(padding, x.shape[2:], kernel, stride, dilation)
+    if any(a or b for a, b in pads):
+        x = pad(x, ((0, 0), (0, 0)) + pads, value=fill)
+    return unfold(x, kernel, stride, dilation)
+
+
+def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name=None):
+    """N-d convolution (cross-correlation, no kernel flip): x (N, C, *S), w (O, C/groups, *K) -> (N, O, *out)."""
+    from ..tensor import as_tensor
+    from .linalg import matmul
+    from .movement import reshape, transpose
+
+    x, w = as_tensor(x), as_tensor(w)
+    nd = w.ndim - 2
+    if x.ndim != nd + 2:
+        raise ShapeError(f"conv{nd}d: input {shapes.fmt_shape(x.shape)} must have rank {nd + 2} (N, C, ...) for weight {shapes.fmt_shape(w.shape)}")
+    n, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    if not isinstance(groups, int) or groups < 1 or o % groups or not shapes.dims_equal(c, cg * groups):
+        raise ShapeError(f"conv{nd}d: input {shapes.fmt_shape(x.shape)} has {shapes.fmt_dim(c)} channels but weight "
+                         f"{shapes.fmt_shape(w.shape)} with groups={groups} expects {cg * groups}"
+                         + ("" if o % groups == 0 else f" and {o} output channels must divide by groups"))
+    kernel = tuple(w.shape[2:])
+    with scope(name or f"conv{nd}d"):
+        cols = _windows(x, kernel, stride, padding, dilation, 0.0)          # (N, C, *out, *K)
+        out_sp = cols.shape[2:2 + nd]
+        p, kk = shapes.prod(out_sp), shapes.prod(kernel)
+        cols = reshape(cols, (n, groups, cg, p, kk))
+        cols = reshape(transpose(cols, (0, 1, 3, 2, 4)), (n, groups, p, cg * kk))  # (N, G, P, Cg*K)
+        wm = transpose(reshape(w, (groups, o // groups, cg * kk)), (0, 2, 1))      # (G, Cg*K, O/G)
+        y = matmul(cols, wm)                                                       # (N, G, P, O/G)
+        y = reshape(transpose(y, (0, 1, 3, 2)), (n, o) + out_sp)
+        if bias is not None:
+            y = y + reshape(as_tensor(bias), (1, o) + (1,) * nd)
+    return y
+
+
+def _np_conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Direct (loop-over-taps) NumPy convolution, independent of the graph decomposition (the test oracle)."""
+    nd = w.ndim - 2
+    stride, dilation = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
+    pads = _pads(padding, x.shape[2:], w.shape[2:], stride, dilation)
+    x = np.pad(x, ((0, 0), (0, 0)) + pads)
+    n, c = x.shape[:2]
+    o, cg = w.shape[:2]
+    out_sp = [(s - d * (k - 1) - 1) // st + 1 for s, k, st, d in zip(x.shape[2:], w.shape[2:], stride, dilation)]
+    y = np.zeros((n, o, *out_sp), np.result_type(x, w))
+    og = o // groups
+    for gi in range(groups):
+        xs = x[:, gi * cg:(gi + 1) * cg]
+        ws = w[gi * og:(gi + 1) * og]
+        for tap in itertools.product(*(range(k) for k in w.shape[2:])):
+            index = tuple(slice(t * d, t * d + st * (os - 1) + 1, st) for t, d, st, os in zip(tap, dilation, stride, out_sp))
+            patch = xs[(slice(None), slice(None)) + index]                        # (N, Cg, *out)
+            y[:, gi * og:(gi + 1) * og] += np.einsum("nc...,oc->no...", patch, ws[(slice(None), slice(None)) + tap])
+    if bias is not None:
+        y += np.asarray(bias).reshape((1, o) + (1,) * nd)
+    return y
+
+
+@composite("conv1d", _np_conv)
+def conv1d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, name=None):
+    """1-D convolution: x (N, C, W), w (O, C/groups, K)."""
+    _check_rank(w, 3, "conv1d")
+    return conv(x, w, bias, stride, padding, dilation, groups, name)
+
+
+@composite("conv2d", _np_conv)
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, name=None):
+    """2-D convolution: x (N, C, H, W), w (O, C/groups, KH, KW); padding int, pair, 'same' or 'valid'."""
+    _check_rank(w, 4, "conv2d")
+    return conv(x, w, bias, stride, padding, dilation, groups, name)
+
+
+def _check_rank(t, rank, what):
+    if len(t.shape) != rank:
+        raise ShapeError(f"{what}: {shapes.fmt_shape(t.shape)} must have rank {rank}")
+
+
+def _pool(x, kernel_size, stride, padding, reduce, fill, what, dilation=1):
+    from ..tensor import as_tensor
+
+    x = as_tensor(x)
+    nd = x.ndim - 2
+    if nd < 1:
+        raise ShapeError(f"{what}: input {shapes.fmt_shape(x.shape)} must have rank >= 3 (N, C, ...)")
+    kernel = _tuple(kernel_size, nd, "kernel_size")
+    stride = kernel if stride is None else _tuple(stride, nd, "stride")
+    with scope(what):
+        cols = _windows(x, kernel, stride, padding, dilation, fill)
+        return reduce(cols, tuple(range(2 + nd, 2 + 2 * nd)))
+
+
+def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, name=None):
+    from .reduce import max
+
+    lowest = -np.inf if dtypes.is_float(x.dtype) else np.iinfo(x.dtype).min
+    return _pool(x, kernel_size, stride, padding, lambda c, ax: max(c, ax, name=name), lowest, name or "max_pool", dilation)
+
+
+def avg_pool(x, kernel_size, stride=None, padding=0, name=None):
+    """Average pooling; padded positions count as zeros (count_include_pad, as in PyTorch's default)."""
+    from .reduce import mean
+
+    return _pool(x, kernel_size, stride, padding, lambda c, ax: mean(c, ax, name=name), 0.0, name or "avg_pool")
+
+
+def _np_pool(x, kernel_size, stride=None, padding=0, kind="max"):
+    nd = x.ndim - 2
+    kernel = _tuple(kernel_size, nd, "kernel_size")
+    stride = kernel if stride is None else _tuple(stride, nd, "stride")
+    pads = _pads(padding, x.shape[2:], kernel, stride, (1,) * nd)
+    fill = -np.inf if kind == "max" else 0.0
+    xp = np.pad(x, ((0, 0), (0, 0)) + pads, constant_values=fill)
+    out_sp = [(s - k) // st + 1 for s, k, st in zip(xp.shape[2:], kernel, stride)]
+    taps = []
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        index = tuple(slice(t, t + st * (os - 1) + 1, st) for t, st, os in zip(tap, stride, out_sp))
+        taps.append(xp[(slice(None), slice(None)) + index])
+    return np.max(taps, axis=0) if kind == "max" else np.mean(taps, axis=0)
+
+
+def _pool_reference(kind):
+    return lambda x, kernel_size, stride=None, padding=0: _np_pool(x, kernel_size, stride, padding, kind)
+
+
+@composite("max_pool1d", _pool_reference("max"))
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, name=None):
+    """Max over windows of (N, C, W); stride defaults to the kernel size."""
+    _check_rank(x, 3, "max_pool1d")
+    return max_pool(x, kernel_size, stride, padding, dilation, name)
+
+
+@composite("max_pool2d", _pool_reference("max"))
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, name=None):
+    """Max over windows of (N, C, H, W); the gradient goes to each window's arg-max (ties share it)."""
+    _check_rank(x, 4, "max_pool2d")
+    return max_pool(x, kernel_size, stride, padding, dilation, name)
+
+
+@composite("avg_pool1d", _pool_reference("avg"))
+def avg_pool1d(x, kernel_size, stride=None, padding=0, name=None):
+    _check_rank(x, 3, "avg_pool1d")
+    return avg_pool(x, kernel_size, stride, padding, name)
+
+
+@composite("avg_pool2d", _pool_reference("avg"))
+def avg_pool2d(x, kernel_size, stride=None, padding=0, name=None):
+    """Mean over windows of (N, C, H, W); the gradient is spread evenly over each window."""
+    _check_rank(x, 4, "avg_pool2d")
+    return avg_pool(x, kernel_size, stride, padding, name)
+
+
+def _np_softmax(x, axis=-1):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+@composite("softmax", _np_softmax)
+def softmax(x, axis: int = -1, name=None):
+    """exp(x - max) / sum(exp(x - max)) along `axis`: never overflows."""
+    from ..tensor import as_tensor
+    from .math import exp, stop_gradient
+    from .reduce import max, sum
+
+    x = as_tensor(x)
+    with scope(name or "softmax"):
+        e = exp(x - stop_gradient(max(x, axis, keepdims=True)))
+        return e / sum(e, axis, keepdims=True)
+
+
+@composite("log_softmax", lambda x, axis=-1: np.log(_np_softmax(x, axis)))
+def log_softmax(x, axis: int = -1, name=None):
+    """x - logsumexp(x) along `axis`, computed from the shifted input (stable for any magnitude)."""
+    from ..tensor import as_tensor
+    from .math import exp, log, stop_gradient
+    from .reduce import max, sum
+
+    x = as_tensor(x)
+    with scope(name or "log_softmax"):
+        shifted = x - stop_gradient(max(x, axis, keepdims=True))
+        return shifted - log(sum(exp(shifted), axis, keepdims=True))

@@ -1,0 +1,125 @@
+"""Random ops from a counter-based generator: the same (seed, counter, index) gives the same number
+on every backend. Each element i is SplitMix64(key + i·φ) where key mixes the seed and an optional
+int counter input (a training step, say, so that dropout masks change every step)."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..errors import DTypeError
+from .registry import Op, composite, register
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+COUNTER_MIX = np.uint64(0xD1B54A32D192ED03)
+_auto_seed = itertools.count(1)
+
+
+def splitmix64(z: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser over uint64 arrays (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def random_bits(seed: int, counter: int, n: int) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        key = np.uint64(seed) * GOLDEN + np.uint64(counter) * COUNTER_MIX
+        return splitmix64(key + np.arange(1, n + 1, dtype=np.uint64) * GOLDEN)
+
+
+def unit_uniform(bits: np.ndarray, dtype) -> np.ndarray:
+    """Uniform in [0, 1) from the top 24 (float32) or 53 (float64) bits: exactly representable."""
+    if np.dtype(dtype) == np.float32:
+        return (bits >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    return (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+class RandomOp(Op):
+    kind, differentiable, value_inputs = "random", False, ()
+
+    def normalize(self, inputs, attrs):
+        if len(inputs) > 1 or (inputs and not dtypes.is_int(inputs[0].dtype)) or (inputs and inputs[0].ndim):
+            raise DTypeError("the optional counter input must be one integer scalar")
+        attrs["shape"] = shapes.as_shape(attrs["shape"])
+        attrs["seed"] = int(attrs["seed"])
+        attrs["dtype"] = dtypes.as_dtype(attrs.get("dtype", dtypes.DEFAULT_FLOAT))
+        if not dtypes.is_float(attrs["dtype"]):
+            raise DTypeError(f"random values must be float, got {attrs['dtype']}")
+        return attrs
+
+    def shape(self, *counter, shape, seed, dtype):
+        return shape
+
+    def dtype(self, *counter, shape, seed, dtype):
+        return dtype
+
+    def vjp(self, g, y, *counter, **attrs):
+        return [None] * len(counter)
+
+
+class Uniform(RandomOp):
+    """U[0, 1) samples of `shape`."""
+
+    name = "random_uniform"
+
+    def reference(self, *counter, shape, seed, dtype):
+        n = int(np.prod(shape, dtype=np.int64))
+        c = int(counter[0]) if counter else 0
+        return unit_uniform(random_bits(seed, c, n), dtype).reshape(shape)
+
+
+class Normal(RandomOp):
+    """Standard normal samples of `shape` (Box-Muller on consecutive pairs of uniforms)."""
+
+    name = "random_normal"
+
+    def reference(self, *counter, shape, seed, dtype):
+        n = int(np.prod(shape, dtype=np.int64))
+        c = int(counter[0]) if counter else 0
+        u = unit_uniform(random_bits(seed, c, 2 * n), np.float64).reshape(n, 2)
+        r = np.sqrt(-2.0 * np.log1p(-u[:, 0]))  # 1 - u in (0, 1]: log never sees 0
+        return (r * np.cos(2 * np.pi * u[:, 1])).astype(dtype).reshape(shape)
+
+
+UNIFORM, NORMAL = register(Uniform), register(Normal)
+
+
+def _seed(seed):
+    return next(_auto_seed) if seed is None else seed
+
+
+def uniform(shape, low=0.0, high=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
+    """Uniform samples in [low, high). Without a seed each call gets a fresh one (deterministic per session order)."""
+    u = UNIFORM(*([counter] if counter is not None else []), shape=shape, seed=_seed(seed), dtype=dtype, name=name)
+    return u if (low, high) == (0.0, 1.0) else low + (high - low) * u
+
+
+def normal(shape, mean=0.0, std=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
+    z = NORMAL(*([counter] if counter is not None else []), shape=shape, seed=_seed(seed), dtype=dtype, name=name)
+    return z if (mean, std) == (0.0, 1.0) else mean + std * z
+
+
+@composite("bernoulli", lambda p, shape, seed=0, counter=0: (unit_uniform(random_bits(seed, counter, int(np.prod(shape))), np.float32).reshape(shape) < p).astype(np.float32))
+def bernoulli(p, shape, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
+    """1 with probability p, else 0 (as `dtype`): the mask of dropout."""
+    from .math import cast
+
+    return cast(uniform(shape, seed=seed, counter=counter) < p, dtype, name=name)
+
+
+def dropout(x, p: float, seed=None, counter=None, training: bool = True, name=None):
+    """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p); identity when not training."""
+    from ..tensor import as_tensor
+    from .registry import scope
+
+    x = as_tensor(x)
+    if not training or p == 0:
+        return x
+    if not 0 <= p < 1:
+        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+    with scope(name or "dropout"):
+        keep = bernoulli(1.0 - p, x.shape, seed=seed, counter=counter, dtype=x.dtype)
+        return x * keep * (1.0 / (1.0 - p))

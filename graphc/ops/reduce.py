@@ -1,0 +1,237 @@
+"""Reductions over any set of axes (sum, mean, max, min, prod, argmax, argmin) and their composites."""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from .. import dtypes, scalar, shapes
+from ..errors import DTypeError
+from .registry import Op, composite, register
+
+
+class Reduce(Op):
+    """A reduction over `axes` (sorted, normalised); `keepdims` keeps them as size 1."""
+
+    kind = "reduce"
+    numpy_fn = None
+
+    def normalize(self, inputs, attrs):
+        (x,) = inputs
+        attrs["axes"] = shapes.normalize_axes(attrs.get("axes"), x.ndim)
+        attrs["keepdims"] = bool(attrs.get("keepdims", False))
+        return attrs
+
+    def shape(self, x, *, axes, keepdims):
+        if keepdims:
+            return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+
+    def reference(self, x, *, axes, keepdims):
+        return np.asarray(type(self).numpy_fn(x, axis=axes, keepdims=keepdims))
+
+    def _kept(self, t, x, axes, keepdims):
+        """`t` (a reduced result or its cotangent) with the reduced axes restored as size 1."""
+        from .movement import reshape
+
+        return t if keepdims else reshape(t, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
+
+
+class Sum(Reduce):
+    name, numpy_fn = "sum", np.sum
+
+    def dtype(self, x, **attrs):
+        return dtypes.int64 if x.dtype in (dtypes.bool_, dtypes.int32) else x.dtype
+
+    def vjp(self, g, y, x, *, axes, keepdims):
+        from .movement import broadcast_to
+
+        return [broadcast_to(self._kept(g, x, axes, keepdims), x.shape)]
+
+
+class Mean(Reduce):
+    name, numpy_fn = "mean", np.mean
+
+    def dtype(self, x, **attrs):
+        return x.dtype if dtypes.is_float(x.dtype) else dtypes.DEFAULT_FLOAT
+
+    def vjp(self, g, y, x, *, axes, keepdims):
+        from .elementwise import expr
+        from .movement import broadcast_to
+
+        count = shapes.prod(x.shape[a] for a in axes)
+        spread = broadcast_to(self._kept(g, x, axes, keepdims), x.shape)
+        return [expr(scalar.G / count, {scalar.G: spread}, dtype=x.dtype)]
+
+
+class MaxMin(Reduce):
+    """max and min: the gradient is split evenly between tied extreme elements."""
+
+    def reference(self, x, *, axes, keepdims):
+        if x.size == 0 and any(x.shape[a] == 0 for a in axes):
+            raise ValueError(f"{self.name} over an empty axis")
+        return super().reference(x, axes=axes, keepdims=keepdims)
+
+    def vjp(self, g, y, x, *, axes, keepdims):
+        from .math import cast, eq
+
+        hit = cast(eq(x, self._kept(y, x, axes, keepdims)), x.dtype)
+        ties = SUM(hit, axes=axes, keepdims=True)
+        return [self._kept(g, x, axes, keepdims) * hit / ties]
+
+
+class Max(MaxMin):
+    name, numpy_fn = "max", np.max
+
+
+class Min(MaxMin):
+    name, numpy_fn = "min", np.min
+
+
+class Prod(Reduce):
+    name, numpy_fn = "prod", np.prod
+
+    def vjp(self, g, y, x, *, axes, keepdims):
+        # d prod / d x_i = product of the others, computed without dividing by zero:
+        # no zero in the slice -> y/x_i; exactly one zero -> that element gets the product of the rest.
+        from .math import cast, eq, where
+
+        is_zero = eq(x, 0.0)
+        safe = where(is_zero, 1.0, x)
+        nonzero_prod = PROD(safe, axes=axes, keepdims=True)
+        zeros = SUM(cast(is_zero, x.dtype), axes=axes, keepdims=True)
+        others = where(eq(zeros, 0.0), nonzero_prod / safe, where(eq(zeros, 1.0) & is_zero, nonzero_prod, 0.0))
+        return [self._kept(g, x, axes, keepdims) * others]
+
+
+class ArgReduce(Reduce):
+    """argmax/argmin along one axis (the first occurrence wins); int64 indices, no gradient."""
+
+    differentiable = False
+
+    def normalize(self, inputs, attrs):
+        (x,) = inputs
+        axis = attrs.get("axes")
+        if axis is None:
+            if x.ndim != 1:
+                raise ValueError(f"{self.name} needs an axis for rank {x.ndim} (or flatten first)")
+            axis = 0
+        if isinstance(axis, (tuple, list)):
+            if len(axis) != 1:
+                raise ValueError(f"{self.name} reduces exactly one axis")
+            axis = axis[0]
+        attrs["axes"] = (shapes.normalize_axis(int(axis), x.ndim),)
+        attrs["keepdims"] = bool(attrs.get("keepdims", False))
+        return attrs
+
+    def dtype(self, x, **attrs):
+        return dtypes.int64
+
+    def reference(self, x, *, axes, keepdims):
+        return np.asarray(type(self).numpy_fn(x, axis=axes[0], keepdims=keepdims)).astype(np.int64)
+
+    def vjp(self, g, y, x, **attrs):
+        return [None]
+
+
+class ArgMax(ArgReduce):
+    name, numpy_fn = "argmax", np.argmax
+
+
+class ArgMin(ArgReduce):
+    name, numpy_fn = "argmin", np.argmin
+
+
+SUM, MEAN, MAX, MIN, PROD = (register(c) for c in (Sum, Mean, Max, Min, Prod))
+ARGMAX, ARGMIN = register(ArgMax), register(ArgMin)
+
+
+def sum(x, axis=None, keepdims=False, name=None):
+    return SUM(x, axes=axis, keepdims=keepdims, name=name)
+
+
+def mean(x, axis=None, keepdims=False, name=None):
+    return MEAN(x, axes=axis, keepdims=keepdims, name=name)
+
+
+def max(x, axis=None, keepdims=False, name=None):
+    return MAX(x, axes=axis, keepdims=keepdims, name=name)
+
+
+def min(x, axis=None, keepdims=False, name=None):
+    return MIN(x, axes=axis, keepdims=keepdims, name=name)
+
+
+def prod(x, axis=None, keepdims=False, name=None):
+    return PROD(x, axes=axis, keepdims=keepdims, name=name)
+
+
+def argmax(x, axis=None, keepdims=False, name=None):
+    return ARGMAX(x, axes=axis, keepdims=keepdims, name=name)
+
+
+def argmin(x, axis=None, keepdims=False, name=None):
+    return ARGMIN(x, axes=axis, keepdims=keepdims, name=name)
+
+
+def _np_logsumexp(x, axis=None, keepdims=False):
+    m = np.max(x, axis=axis, keepdims=True)
+    out = m + np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True))
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+@composite("logsumexp", _np_logsumexp)
+def logsumexp(x, axis=None, keepdims=False, name=None):
+    """log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))) with m = max(x) (no gradient through m)."""
+    from .math import exp, log, stop_gradient
+    from .movement import reshape
+    from .registry import scope
+    from ..tensor import as_tensor
+
+    x = as_tensor(x)
+    with scope(name or "logsumexp"):
+        m = stop_gradient(max(x, axis, keepdims=True))
+        out = m + log(sum(exp(x - m), axis, keepdims=True))
+        if not keepdims:
+            out = reshape(out, SUM.shape(x.node, axes=shapes.normalize_axes(axis, x.ndim), keepdims=False))
+    return out
+
+
+@composite("var", lambda x, axis=None, keepdims=False, ddof=0: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+def var(x, axis=None, keepdims=False, ddof: int = 0, name=None):
+    """Variance (mean squared deviation; `ddof=1` for the unbiased estimate)."""
+    from ..tensor import as_tensor
+    from .math import square
+    from .registry import scope
+
+    x = as_tensor(x)
+    with scope(name or "var"):
+        dev = square(x - mean(x, axis, keepdims=True))
+        if ddof == 0:
+            return mean(dev, axis, keepdims)
+        n = shapes.prod(x.shape[a] for a in shapes.normalize_axes(axis, x.ndim))
+        from .elementwise import expr
+
+        s = sum(dev, axis, keepdims)
+        return expr(scalar.G / (n - ddof), {scalar.G: s})
+
+
+@composite("std", lambda x, axis=None, keepdims=False, ddof=0: np.std(x, axis=axis, keepdims=keepdims, ddof=ddof))
+def std(x, axis=None, keepdims=False, ddof: int = 0, name=None):
+    """Standard deviation, sqrt(var)."""
+    from .math import sqrt_
+
+    return sqrt_(var(x, axis, keepdims, ddof), name=name)
+
+
+def sum_to_shape(g, shape):
+    """Sum a broadcast cotangent back to an operand's `shape` (the adjoint of broadcasting)."""
+    from .movement import reshape
+
+    shape = tuple(shape)
+    if len(g.shape) == len(shape) and all(shapes.dims_equal(a, b) for a, b in zip(g.shape, shape)):
+        return g
+    lead = len(g.shape) - len(shape)
+    axes = list(range(lead)) + [lead + i for i, d in enumerate(shape)
+                                if isinstance(d, int) and d == 1 and not (isinstance(g.shape[lead + i], int) and g.shape[lead + i] == 1)]
+    out = sum(g, tuple(axes), keepdims=True) if axes else g
+    return reshape(out, shape)

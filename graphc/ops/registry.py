@@ -1,0 +1,170 @@
+"""The op registry: the `Op` base class every op subclasses, and node creation (hash-consed).
+
+An op is declared once, as one subclass of `Op`, with everything known about it side by side:
+its shape rule, dtype rule, reference NumPy semantics and vector-Jacobian product (written
+with graph ops, so gradients are graphs). Calling an op instance on tensors creates a node.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+from typing import Sequence
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..errors import DTypeError, GraphcError, ShapeError
+from ..ir import Attrs, Node
+
+REGISTRY: dict[str, "Op"] = {}
+COMPOSITES: dict[str, "Composite"] = {}
+
+_hashcons: "weakref.WeakValueDictionary[tuple, Node]" = weakref.WeakValueDictionary()
+_scope_stack: list[str] = []
+
+
+@contextlib.contextmanager
+def scope(name: str):
+    """Group the nodes created inside (layers, composite ops) under `name` for naming and rendering."""
+    _scope_stack.append(name)
+    try:
+        yield
+    finally:
+        _scope_stack.pop()
+
+
+def current_scope() -> str:
+    return "/".join(_scope_stack)
+
+
+class Op:
+    """Base class of every op. Subclasses override the rules they need.
+
+    - `shape(*inputs, **attrs)`: the output shape from input nodes (raise ShapeError with the detail).
+    - `dtype(*inputs, **attrs)`: the output dtype (default: promotion of the value inputs).
+    - `reference(*arrays, **attrs)`: NumPy semantics; attrs arrive with symbolic dims bound.
+    - `vjp(g, y, *inputs, **attrs)`: the cotangent of each input (a Tensor or None), built from
+      graph ops, given the output cotangent g and the output y (both Tensors).
+    """
+
+    name: str = ""
+    kind: str = "other"          # elementwise | reduce | movement | linalg | nn | random | leaf
+    value_inputs: tuple | None = None  # inputs that take part in dtype promotion (None: all)
+    differentiable = True        # False: the op passes no gradient to any input
+    hashcons = True              # leaves and random ops with state may opt out
+
+    # -- rules -------------------------------------------------------------
+    def shape(self, *inputs: Node, **attrs) -> tuple:
+        raise NotImplementedError
+
+    def dtype(self, *inputs: Node, **attrs):
+        vals = self._value_positions(len(inputs))
+        return dtypes.promote(*(inputs[i].dtype for i in vals)) if vals else dtypes.DEFAULT_FLOAT
+
+    def reference(self, *arrays: np.ndarray, **attrs) -> np.ndarray:
+        raise NotImplementedError
+
+    def vjp(self, g, y, *inputs, **attrs) -> Sequence:
+        raise NotImplementedError(f"op {self.name} declares no derivative")
+
+    def normalize(self, inputs: Sequence[Node], attrs: dict) -> dict:
+        """Canonicalise attributes (given the input nodes) before hashing; validate them."""
+        return attrs
+
+    # -- machinery ---------------------------------------------------------
+    def _value_positions(self, n: int):
+        return range(n) if self.value_inputs is None else [i for i in self.value_inputs if i < n]
+
+    def infer(self, inputs: Sequence[Node], attrs) -> tuple[tuple, np.dtype]:
+        return tuple(self.shape(*inputs, **attrs)), np.dtype(self.dtype(*inputs, **attrs))
+
+    def __call__(self, *args, name: str | None = None, **attrs):
+        from ..tensor import Tensor
+
+        return Tensor.of(make_node(self, args, attrs, name=name))
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+
+def register(op_cls_or_obj):
+    """Register an Op subclass (instantiated) or instance under its name; returns the instance."""
+    op = op_cls_or_obj() if isinstance(op_cls_or_obj, type) else op_cls_or_obj
+    if not op.name:
+        raise ValueError(f"{op!r} has no name")
+    if op.name in REGISTRY or op.name in COMPOSITES:
+        raise ValueError(f"an op named {op.name!r} is already registered")
+    REGISTRY[op.name] = op
+    return op
+
+
+class Composite:
+    """A registry entry for an op defined as a decomposition into primitives (softmax, conv2d, ...).
+
+    The graph holds only the primitives (grouped under a scope named after the op); the entry
+    records the user function and an independent NumPy reference used by the test sweep.
+    """
+
+    def __init__(self, name: str, fn, reference):
+        self.name, self.fn, self.reference = name, fn, reference
+
+    def __call__(self, *args, **kwargs):
+        return self.fn(*args, **kwargs)
+
+
+def composite(name: str, reference):
+    """Decorator: declare a composite op from its DSL function and a NumPy reference."""
+
+    def wrap(fn):
+        if name in REGISTRY or name in COMPOSITES:
+            raise ValueError(f"an op named {name!r} is already registered")
+        COMPOSITES[name] = Composite(name, fn, reference)
+        fn.composite = COMPOSITES[name]
+        return fn
+
+    return wrap
+
+
+def _to_node(value, partner) -> Node:
+    from ..tensor import Tensor, const_node
+
+    if isinstance(value, Tensor):
+        return value.node
+    if isinstance(value, Node):
+        return value
+    return const_node(value, dtypes.weak_dtype_for(value, partner))
+
+
+def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> Node:
+    """Create (or find, by hash-consing) the node `op(args; attrs)`, checking its rules."""
+    from ..tensor import Tensor
+
+    positions = set(op._value_positions(len(args)))
+    strong = [a.node.dtype if isinstance(a, Tensor) else a.dtype
+              for i, a in enumerate(args) if i in positions and isinstance(a, (Tensor, Node))]
+    partner = dtypes.promote(*strong) if strong else None
+    inputs = [_to_node(a, partner if i in positions else None) for i, a in enumerate(args)]
+    where = current_scope()
+    label = f"{op.name} '{where + '/' if where else ''}{name}'" if name else (f"{op.name} in '{where}'" if where else op.name)
+    try:
+        attrs = op.normalize(inputs, dict(attrs))
+        frozen = Attrs(attrs)
+        shape, dtype = op.infer(inputs, frozen)
+    except (ShapeError, DTypeError) as e:
+        raise type(e)(f"{label}: {e}") from None
+    except GraphcError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ShapeError(f"{label}: {e}") from None
+    shape = tuple(shapes.simplify_dim(d) for d in shape)
+    key = (op.name, tuple(i.id for i in inputs), frozen) if op.hashcons else None
+    if key is not None:
+        node = _hashcons.get(key)
+        if node is not None:
+            if name and not node.name:
+                node.name = name
+            return node
+    node = Node(op, inputs, frozen, shape, dtype, name=name, scope=where)
+    if key is not None:
+        _hashcons[key] = node
+    return node
