@@ -8,11 +8,12 @@ import numpy as np
 from . import dtypes, shapes
 from .errors import GraphError, InputError
 from .interpreter import run
-from .ir import Graph, verify
+from .ir import Graph, toposort, verify
 from .runtime import bind_inputs
 from .tensor import Param, Tensor, as_nodes, as_tensor
 
-# backend name -> factory(graph, **options) -> object with .run(arrays, bindings) -> {node: array}
+# backend name -> factory(graph, n_outputs, updates, debug=...) -> callable(arrays, bindings) -> outputs,
+# which also assigns the updates [(Variable, node of its new value)] in place after computing everything.
 BACKENDS: dict[str, Callable] = {}
 
 
@@ -23,11 +24,18 @@ def register_backend(name: str, factory: Callable):
 class ReferenceBackend:
     """Runs the graph with the reference interpreter: each op's NumPy semantics, node by node."""
 
-    def __init__(self, graph: Graph, debug: bool = False):
-        self.graph, self.debug = graph, debug
+    name = "reference"
 
-    def run(self, arrays, bindings):
-        return run(self.graph, arrays, bindings, check_finite=self.debug)
+    def __init__(self, graph: Graph, n_outputs: int, updates: list, debug: bool = False):
+        self.graph, self.n_outputs, self.updates, self.debug = graph, n_outputs, updates, debug
+
+    def __call__(self, arrays, bindings):
+        values = run(self.graph, arrays, bindings, check_finite=self.debug)
+        outs = [_owned(values[o]) for o in self.graph.outputs[:self.n_outputs]]
+        new_values = [values[v] for _, v in self.updates]  # all computed before any is assigned
+        for (var, _), value in zip(self.updates, new_values):
+            var.value[...] = value
+        return outs
 
 
 register_backend("reference", ReferenceBackend)
@@ -36,11 +44,17 @@ register_backend("reference", ReferenceBackend)
 class CompiledFunction:
     """A callable over keyword inputs that returns the outputs and then applies the updates in place."""
 
-    def __init__(self, outputs, updates: dict | None, backend: str, cast: str, debug: bool):
+    def __init__(self, outputs, updates: dict | None, backend: str, cast: str, debug: bool, inputs=None):
         self.single = isinstance(outputs, (Tensor,))
         out_nodes = as_nodes(outputs) if outputs is not None else []
         self.updates = _check_updates(updates or {})
-        self.graph = verify(Graph(out_nodes + [v for _, v in self.updates]))
+        results = out_nodes + [v for _, v in self.updates]
+        extra = as_nodes(inputs) if inputs is not None else []
+        for n in extra:
+            if n.op.name != "input":
+                raise GraphError(f"inputs= takes graph inputs (gc.input), got {n.qualname!r} ({n.op.name})")
+        self.graph = verify(Graph(results, nodes=toposort(results + extra)))
+        _check_dims_bound(self.graph)
         self.n_outputs = len(out_nodes)
         names = [n.attrs["name"] for n in self.graph.inputs]
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -49,7 +63,7 @@ class CompiledFunction:
         if backend not in BACKENDS:
             _load_backend(backend)
         self.backend_name, self.cast, self.debug = backend, cast, debug
-        self.backend = BACKENDS[backend](self.graph, debug=debug)
+        self.backend = BACKENDS[backend](self.graph, self.n_outputs, self.updates, debug=debug)
 
     @property
     def input_names(self) -> list[str]:
@@ -57,17 +71,35 @@ class CompiledFunction:
 
     def __call__(self, **inputs):
         arrays, bindings = bind_inputs(self.graph.inputs, inputs, cast=self.cast)
-        values = self.backend.run(arrays, bindings)
-        outs = [_owned(values[o]) for o in self.graph.outputs[:self.n_outputs]]
-        new_values = [values[v] for _, v in self.updates]  # all computed before any is assigned
-        for (var, _), value in zip(self.updates, new_values):
-            var.value[...] = value
+        outs = self.backend(arrays, bindings)
         if self.single:
             return outs[0]
         return outs
 
+    @property
+    def source(self) -> str:
+        """The generated source of the most recently run shape specialisation (code-generating backends)."""
+        backend = self.backend
+        if not hasattr(backend, "specialize"):
+            raise AttributeError(f"backend {self.backend_name!r} generates no source")
+        if backend.last is None:
+            if any(shapes.free_symbols(n.shape) for n in self.graph.inputs):
+                raise AttributeError("no source yet: symbolic dims are bound per call, so call the function once first")
+            backend.last = backend.specialize({})
+        return backend.last.source
+
     def __repr__(self):
         return f"<graphc function ({', '.join(self.input_names)}) -> {self.n_outputs} output(s), {len(self.updates)} update(s), backend={self.backend_name}>"
+
+
+def _check_dims_bound(graph: Graph):
+    """Every symbolic dim in the graph must be declared by one of its inputs, or no call could bind it."""
+    bound = set().union(*(shapes.free_symbols(n.shape) for n in graph.inputs)) if graph.inputs else set()
+    for n in graph.nodes:
+        missing = shapes.free_symbols(n.shape) - bound
+        if missing:
+            raise GraphError(f"{n.op.name} {n.qualname!r} has shape {shapes.fmt_shape(n.shape)}, but no input of the function "
+                             f"declares dim(s) {sorted(missing)}; pass the input(s) that do with compile(..., inputs=[...])")
 
 
 def _owned(a: np.ndarray) -> np.ndarray:
@@ -103,12 +135,15 @@ def _load_backend(name: str):
         raise InputError(f"backend {name!r} did not register itself")
 
 
-def compile(outputs, updates: dict | None = None, backend: str = "reference", cast: str = "safe", debug: bool = False):
+def compile(outputs, updates: dict | None = None, backend: str = "reference", cast: str = "safe", debug: bool = False,
+            inputs=None):
     """Compile `outputs` (a tensor or a list) and optional `updates` {param: new value tensor}.
 
     The result is called with the graph's inputs by keyword; it returns the outputs' values and
     then assigns every update simultaneously, in place, to the parameters' storage.
     cast: how far inputs of another dtype may be converted ('safe', 'same_kind' or 'no').
     debug: check every value for NaN/Inf and name the first node that produced one.
+    inputs: extra gc.inputs the function takes although no output reads their values (for
+    example the batch input that a gradient's shape depends on).
     """
-    return CompiledFunction(outputs, updates, backend, cast, debug)
+    return CompiledFunction(outputs, updates, backend, cast, debug, inputs)

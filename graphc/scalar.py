@@ -45,6 +45,26 @@ class sigmoid(sympy.Function):
         return f"σ({printer._print(self.args[0])})"
 
 
+class log1p(sympy.Function):
+    """log(1 + x), a named function so that it is evaluated accurately near 0."""
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + self.args[0])
+
+    def _eval_rewrite_as_log(self, x, **kwargs):
+        return sympy.log(1 + x)
+
+
+class expm1(sympy.Function):
+    """exp(x) - 1, a named function so that it is evaluated accurately near 0."""
+
+    def fdiff(self, argindex=1):
+        return sympy.exp(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sympy.exp(x) - 1
+
+
 def stable_sigmoid(x):
     x = np.asarray(x)
     e = np.exp(-np.abs(x))  # never overflows
@@ -68,11 +88,11 @@ def _pow(base, exp):
         if exp >= 0:
             return base ** exp
         return 1 / (base ** -exp)
-    if exp == 0.5:
+    if isinstance(exp, float) and exp == 0.5:
         return np.sqrt(base)
-    if exp == -0.5:
+    if isinstance(exp, float) and exp == -0.5:
         return 1 / np.sqrt(base)
-    return np.power(base, exp)
+    return np.power(base, exp)  # an array exponent (pow's derivative b*a**(b-1)) broadcasts elementwise
 
 
 def _piecewise(args, env, memo):
@@ -87,7 +107,7 @@ def _piecewise(args, env, memo):
 _FUNCS = {
     sympy.exp: np.exp, sympy.log: np.log, sympy.sin: np.sin, sympy.cos: np.cos, sympy.tan: np.tan,
     sympy.tanh: np.tanh, sympy.Abs: np.abs, sympy.sign: np.sign, sympy.erf: scipy.special.erf,
-    sympy.floor: np.floor, sympy.ceiling: np.ceil, sigmoid: stable_sigmoid,
+    sympy.floor: np.floor, sympy.ceiling: np.ceil, sigmoid: stable_sigmoid, log1p: np.log1p, expm1: np.expm1,
 }
 _RELATIONS = {
     sympy.StrictGreaterThan: np.greater, sympy.GreaterThan: np.greater_equal,

@@ -42,8 +42,8 @@ class Elementwise(Op):
 
     def __init__(self, name: str, arity: int, formula: Callable, *, result: str = SAME,
                  derivative: Callable | None = None, numpy: Callable | None = None,
-                 differentiable: bool = True, attrs: Sequence[str] = ()):
-        self.name, self.arity, self.formula_fn = name, arity, formula
+                 differentiable: bool = True, attrs: Sequence[str] = (), stable: Callable | None = None):
+        self.name, self.arity, self.formula_fn, self.stable_fn = name, arity, formula, stable
         self.result, self.derivative_fn, self.numpy_fn = result, derivative, numpy
         self.differentiable, self.attr_names = differentiable, tuple(attrs)
         self._cache: dict = {}
@@ -53,6 +53,15 @@ class Elementwise(Op):
         key = ("f", tuple(sorted(attrs.items())))
         if key not in self._cache:
             self._cache[key] = sympy.sympify(self.formula_fn(*scalar.arg_symbols(self.arity), **attrs))
+        return self._cache[key]
+
+    def lowering_formula(self, **attrs):
+        """The formula backends compute: the op's stated stable spelling if it has one, else its formula."""
+        if self.stable_fn is None:
+            return self.formula(**attrs)
+        key = ("s", tuple(sorted(attrs.items())))
+        if key not in self._cache:
+            self._cache[key] = sympy.sympify(self.stable_fn(*scalar.arg_symbols(self.arity), **attrs))
         return self._cache[key]
 
     def derivatives(self, **attrs) -> tuple:
@@ -92,6 +101,11 @@ class Elementwise(Op):
     def vjp(self, g, y, *inputs, **attrs):
         return _elementwise_vjp(g, y, inputs, scalar.arg_symbols(self.arity), self.derivatives(**attrs))
 
+    def lower(self, ctx, *views, **attrs):
+        from ..lower import lower_map
+
+        return lower_map(ctx, self.lowering_formula(**attrs), scalar.arg_symbols(self.arity), views)
+
 
 class Expr(Op):
     """An elementwise op whose formula is an attribute: `fn` is a sympy Lambda over the inputs.
@@ -119,6 +133,11 @@ class Expr(Op):
     def vjp(self, g, y, *inputs, fn, dtype):
         return _elementwise_vjp(g, y, inputs, fn.variables, tuple(sympy.diff(fn.expr, v) for v in fn.variables))
 
+    def lower(self, ctx, *views, fn, dtype):
+        from ..lower import lower_map
+
+        return lower_map(ctx, fn.expr, fn.variables, views)
+
 
 EXPR = register(Expr)
 
@@ -141,6 +160,11 @@ def _elementwise_vjp(g, y, inputs, args, derivatives):
     from .reduce import sum_to_shape
 
     consts = {a: _scalar_value(x) for a, x in zip(args, inputs) if _scalar_value(x) is not None}
+    # the cotangent's symbol must differ from the formula's arguments: the VJP of a backward `expr`
+    # node (whose formula is in G) would otherwise bind G to its input instead of the cotangent
+    gsym = scalar.G
+    while gsym in args:
+        gsym = sympy.Symbol(gsym.name + "_", real=True)
     out = []
     for x, a, d in zip(inputs, args, derivatives):
         d = d.subs(consts) if consts else d
@@ -150,8 +174,8 @@ def _elementwise_vjp(g, y, inputs, args, derivatives):
         if d == 1:
             ct = g
         else:
-            env = {scalar.G: g, scalar.Y: y, **{s: t for s, t in zip(args, inputs) if s not in consts}}
-            ct = expr(scalar.G * d, env, dtype=x.dtype)
+            env = {gsym: g, scalar.Y: y, **{s: t for s, t in zip(args, inputs) if s not in consts}}
+            ct = expr(gsym * d, env, dtype=x.dtype)
             ct.node.meta.setdefault("local_derivative", d)
         out.append(sum_to_shape(ct, x.shape))
     return out

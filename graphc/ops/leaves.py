@@ -86,6 +86,9 @@ class Input(Op):
     def reference(self, **attrs):
         raise RuntimeError("inputs are bound by the interpreter, not evaluated")
 
+    def lower(self, ctx, *, name, shape, dtype, uid):
+        return ctx.buffer(shape, dtype, role="input", name=f"in_{name}")
+
 
 class Parameter(Op):
     name, kind, hashcons, differentiable = "param", "leaf", True, False
@@ -99,6 +102,9 @@ class Parameter(Op):
     def reference(self, *, var):
         return var.value
 
+    def lower(self, ctx, *, var):
+        return ctx.buffer(var.shape, var.dtype, role="param", name="p_" + "".join(c if c.isalnum() else "_" for c in var.name), var=var)
+
 
 class Const(Op):
     name, kind, differentiable = "const", "leaf", False
@@ -111,6 +117,9 @@ class Const(Op):
 
     def reference(self, *, value):
         return value.array
+
+    def lower(self, ctx, *, value):
+        return ctx.buffer(value.array.shape, value.array.dtype, role="const", data=value.array)
 
 
 def input(name: str, shape=(), dtype=dtypes.DEFAULT_FLOAT):

@@ -31,6 +31,14 @@ class MatMul(Op):
     def reference(self, a, b):
         return np.matmul(a, b)
 
+    def lower(self, ctx, a, b):
+        from ..program import MatMul as MatMulKernel
+
+        out = ctx.out()
+        batch = out.shape[:-2]
+        ctx.emit(MatMulKernel(out, (a.broadcast_to(batch + a.shape[-2:]), b.broadcast_to(batch + b.shape[-2:]))))
+        return out
+
     def vjp(self, g, y, a, b):
         from .movement import swapaxes
         from .reduce import sum_to_shape

@@ -15,9 +15,9 @@ sigmoid_fn = scalar.sigmoid
 _SQRT_2_OVER_PI = sqrt(2 / sympy.pi)
 
 
-def _unary(name, formula, result=FLOAT, derivative=None, numpy=None, attrs=(), differentiable=True):
+def _unary(name, formula, result=FLOAT, derivative=None, numpy=None, attrs=(), differentiable=True, stable=None):
     op = register(Elementwise(name, 1, formula, result=result, derivative=derivative, numpy=numpy,
-                              attrs=attrs, differentiable=differentiable))
+                              attrs=attrs, differentiable=differentiable, stable=stable))
     return op
 
 
@@ -32,8 +32,8 @@ abs = _unary("abs", lambda x: Abs(x), SAME, numpy=np.abs)
 sign = _unary("sign", lambda x: sympy.sign(x), SAME, derivative=lambda x, y: 0, numpy=np.sign)
 exp_ = _unary("exp", lambda x: exp(x), derivative=lambda x, y: y, numpy=np.exp)
 log_ = _unary("log", lambda x: log(x), numpy=np.log)
-log1p = _unary("log1p", lambda x: log(1 + x), numpy=np.log1p)
-expm1 = _unary("expm1", lambda x: exp(x) - 1, derivative=lambda x, y: y + 1, numpy=np.expm1)
+log1p = _unary("log1p", lambda x: log(1 + x), numpy=np.log1p, stable=lambda x: scalar.log1p(x))
+expm1 = _unary("expm1", lambda x: exp(x) - 1, derivative=lambda x, y: y + 1, numpy=np.expm1, stable=lambda x: scalar.expm1(x))
 sqrt_ = _unary("sqrt", lambda x: sqrt(x), derivative=lambda x, y: 1 / (2 * y), numpy=np.sqrt)
 rsqrt = _unary("rsqrt", lambda x: 1 / sqrt(x), derivative=lambda x, y: -y ** 3 / 2, numpy=lambda x: 1 / np.sqrt(x))
 square = _unary("square", lambda x: x ** 2, SAME, numpy=np.square)
@@ -42,7 +42,7 @@ sin = _unary("sin", lambda x: sympy.sin(x), numpy=np.sin)
 cos = _unary("cos", lambda x: sympy.cos(x), numpy=np.cos)
 tanh = _unary("tanh", lambda x: sympy.tanh(x), derivative=lambda x, y: 1 - y ** 2, numpy=np.tanh)
 sigmoid = _unary("sigmoid", lambda x: 1 / (1 + exp(-x)), derivative=lambda x, y: y * (1 - y),
-                 numpy=scalar.stable_sigmoid)
+                 numpy=scalar.stable_sigmoid, stable=lambda x: sigmoid_fn(x))
 # relu'(0) = 0 and step'(x) = 0: the conventions of every major framework (documented in docs/ops.md)
 relu = _unary("relu", lambda x: Max(0, x), SAME, derivative=lambda x, y: Heaviside(x, 0),
               numpy=lambda x: np.maximum(x, 0))
@@ -51,13 +51,15 @@ leaky_relu = _unary("leaky_relu", lambda x, alpha=0.01: Piecewise((x, x > 0), (a
                     numpy=lambda x, alpha=0.01: np.where(x > 0, x, alpha * x), attrs=("alpha",))
 elu = _unary("elu", lambda x, alpha=1.0: Piecewise((x, x > 0), (alpha * (exp(x) - 1), True)),
              derivative=lambda x, y, alpha=1.0: Piecewise((1, x > 0), (alpha * exp(x), True)),
-             numpy=lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))), attrs=("alpha",))
+             numpy=lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))), attrs=("alpha",),
+             stable=lambda x, alpha=1.0: Piecewise((x, x > 0), (alpha * scalar.expm1(Min(x, 0)), True)))
 gelu_erf = _unary("gelu", lambda x: x / 2 * (1 + erf(x / sqrt(2))),
                   numpy=lambda x: x / 2 * (1 + scipy.special.erf(x / np.sqrt(2)).astype(x.dtype)))
 gelu_tanh = _unary("gelu_tanh", lambda x: x / 2 * (1 + sympy.tanh(_SQRT_2_OVER_PI * (x + sympy.Rational(44715, 1000000) * x ** 3))),
                    numpy=lambda x: x / 2 * (1 + np.tanh(np.sqrt(2 / np.pi).astype(x.dtype) * (x + 0.044715 * x ** 3))))
 softplus = _unary("softplus", lambda x: log(1 + exp(x)), derivative=lambda x, y: sigmoid_fn(x),
-                  numpy=lambda x: np.logaddexp(0, x).astype(x.dtype))
+                  numpy=lambda x: np.logaddexp(0, x).astype(x.dtype),
+                  stable=lambda x: Max(x, 0) + scalar.log1p(exp(-Abs(x))))
 step = _unary("step", lambda x: Heaviside(x, 0), derivative=lambda x, y: 0,
               numpy=lambda x: (x > 0).astype(x.dtype if x.dtype.kind == "f" else dtypes.DEFAULT_FLOAT))
 erf_ = _unary("erf", lambda x: erf(x), numpy=lambda x: scipy.special.erf(x).astype(x.dtype))
@@ -102,6 +104,12 @@ class Where(Op):
     def reference(self, cond, a, b):
         return np.where(cond, a, b)
 
+    def lower(self, ctx, cond, a, b):
+        from ..lower import lower_map
+
+        c, x, y = sympy.Symbol("c"), *scalar.arg_symbols(2)
+        return lower_map(ctx, Piecewise((x, c), (y, True)), (c, x, y), (cond, a, b))
+
     def vjp(self, g, y, cond, a, b):
         from .reduce import sum_to_shape
 
@@ -127,6 +135,11 @@ class Cast(Op):
     def reference(self, x, *, dtype):
         return x.astype(dtype)
 
+    def lower(self, ctx, x, *, dtype):
+        from ..lower import lower_map
+
+        return lower_map(ctx, scalar.X, (scalar.X,), (x,))
+
     def vjp(self, g, y, x, *, dtype):
         if not (dtypes.is_float(x.dtype) and dtypes.is_float(dtype)):
             return [None]
@@ -142,6 +155,9 @@ class StopGradient(Op):
         return x.shape
 
     def reference(self, x):
+        return x
+
+    def lower(self, ctx, x):
         return x
 
     def vjp(self, g, y, x):

@@ -47,6 +47,9 @@ class Reshape(Op):
     def reference(self, x, *, shape):
         return np.reshape(x, shape)
 
+    def lower(self, ctx, x, *, shape):
+        return ctx.reshape(x, shape)
+
     def vjp(self, g, y, x, *, shape):
         return [reshape(g, x.shape)]
 
@@ -72,6 +75,9 @@ class Transpose(Op):
     def reference(self, x, *, perm):
         return np.transpose(x, perm)
 
+    def lower(self, ctx, x, *, perm):
+        return x.transpose(perm)
+
     def vjp(self, g, y, x, *, perm):
         return [transpose(g, tuple(np.argsort(perm).tolist()))]
 
@@ -94,6 +100,9 @@ class BroadcastTo(Op):
 
     def reference(self, x, *, shape):
         return np.broadcast_to(x, shape)
+
+    def lower(self, ctx, x, *, shape):
+        return x.broadcast_to(shape)
 
     def vjp(self, g, y, x, *, shape):
         from .reduce import sum_to_shape
@@ -124,6 +133,9 @@ class Slice(Op):
     def reference(self, x, *, starts, stops, steps):
         return x[_py_slices(starts, stops, steps)]
 
+    def lower(self, ctx, x, *, starts, stops, steps):
+        return x.slice(starts, stops, steps)
+
     def vjp(self, g, y, x, *, starts, stops, steps):
         return [UNSLICE(g, shape=x.shape, starts=starts, stops=stops, steps=steps)]
 
@@ -142,6 +154,11 @@ class Unslice(Op):
     def reference(self, g, *, shape, starts, stops, steps):
         out = np.zeros(shape, g.dtype)
         out[_py_slices(starts, stops, steps)] = g
+        return out
+
+    def lower(self, ctx, g, *, shape, starts, stops, steps):
+        out = ctx.fill(ctx.out(), 0.0)
+        ctx.copy(g, out.slice(starts, stops, steps))
         return out
 
     def vjp(self, c, y, g, *, shape, starts, stops, steps):
@@ -178,6 +195,11 @@ class Pad(Op):
     def reference(self, x, *, pads, value):
         return np.pad(x, pads, constant_values=np.asarray(value).astype(x.dtype))
 
+    def lower(self, ctx, x, *, pads, value):
+        out = ctx.fill(ctx.out(), value)
+        ctx.copy(x, out.slice(tuple(a for a, _ in pads), tuple(a + d for (a, _), d in zip(pads, x.shape)), (1,) * len(pads)))
+        return out
+
     def vjp(self, g, y, x, *, pads, value):
         return [SLICE(g, starts=tuple(a for a, _ in pads), stops=tuple(shapes.simplify_dim(a + d) for (a, _), d in zip(pads, x.shape)),
                       steps=(1,) * x.ndim)]
@@ -201,6 +223,16 @@ class Concat(Op):
 
     def reference(self, *xs, axis):
         return np.concatenate(xs, axis=axis)
+
+    def lower(self, ctx, *xs, axis):
+        out, offset = ctx.out(), 0
+        for x in xs:
+            end = offset + x.shape[axis]
+            starts = tuple(offset if i == axis else 0 for i in range(len(x.shape)))
+            stops = tuple(end if i == axis else d for i, d in enumerate(out.shape))
+            ctx.copy(x, out.slice(starts, stops, (1,) * len(x.shape)))
+            offset = end
+        return out
 
     def vjp(self, g, y, *xs, axis):
         out, offset = [], 0
@@ -242,6 +274,12 @@ class Iota(Op):
         view[axis] = shape[axis]
         return np.broadcast_to(np.arange(shape[axis], dtype=dtype).reshape(view), shape)
 
+    def lower(self, ctx, *, shape, axis, dtype):
+        line = ctx.buffer((shape[axis],), dtype, role="const", data=np.arange(shape[axis], dtype=dtype))
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        return line.reshape(tuple(view)).broadcast_to(shape)
+
 
 class Take(Op):
     """Gather along `axis` with integer indices (embedding lookup): x.shape[:axis] + idx.shape + x.shape[axis+1:]."""
@@ -267,6 +305,13 @@ class Take(Op):
             raise IndexError(f"take: index out of range [{-n}, {n}) along axis {axis}: min {idx.min()}, max {idx.max()}")
         return np.take(x, idx, axis=axis)
 
+    def lower(self, ctx, x, idx, *, axis):
+        from ..program import Gather
+
+        out = ctx.out()
+        ctx.emit(Gather(out, (x, idx), axis=axis))
+        return out
+
     def vjp(self, g, y, x, idx, *, axis):
         return [TAKE_ADJOINT(g, idx, axis=axis, size=x.shape[axis]), None]
 
@@ -288,6 +333,13 @@ class TakeAdjoint(Op):
         moved = np.moveaxis(out, axis, 0)
         gm = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:])
         np.add.at(moved, idx.reshape(-1) % size, np.moveaxis(gm, axis, 0))
+        return out
+
+    def lower(self, ctx, g, idx, *, axis, size):
+        from ..program import ScatterAdd
+
+        out = ctx.fill(ctx.out(), 0.0)
+        ctx.emit(ScatterAdd(out, (g, idx), axis=axis))
         return out
 
     def vjp(self, c, y, g, idx, *, axis, size):

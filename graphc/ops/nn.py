@@ -56,6 +56,9 @@ class Unfold(Op):
         index = (slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride) + tuple(slice(None, None, d) for d in dilation)
         return np.ascontiguousarray(win[index])
 
+    def lower(self, ctx, x, *, kernel, stride, dilation):
+        return x.windows(kernel, stride, dilation)
+
     def vjp(self, g, y, x, *, kernel, stride, dilation):
         return [FOLD(g, size=x.shape[2:], kernel=kernel, stride=stride, dilation=dilation)]
 
@@ -80,11 +83,27 @@ class Fold(Op):
             out[(slice(None), slice(None)) + index] += cols[(Ellipsis,) + pos]
         return out
 
+    def lower(self, ctx, cols, *, size, kernel, stride, dilation):
+        out = ctx.fill(ctx.out(), 0.0)
+        windows = out.windows(kernel, stride, dilation)
+        k = len(kernel)
+        for pos in itertools.product(*(range(kk) for kk in kernel)):  # one accumulating map per kernel tap
+            ctx.copy(_tap(cols, pos), _tap(windows, pos), accumulate=True)
+        return out
+
     def vjp(self, c, y, cols, *, size, kernel, stride, dilation):
         return [UNFOLD(c, kernel=kernel, stride=stride, dilation=dilation)]
 
 
 UNFOLD, FOLD = register(Unfold), register(Fold)
+
+
+def _tap(view, pos):
+    """The (N, C, *out) view of one kernel tap `pos` of a (N, C, *out, *kernel) window view."""
+    k = len(pos)
+    head = len(view.shape) - k
+    sliced = view.slice((0,) * head + tuple(pos), view.shape[:head] + tuple(p + 1 for p in pos), (1,) * len(view.shape))
+    return sliced.reshape(view.shape[:head])
 
 
 def unfold(x, kernel, stride=1, dilation=1, name=None):
@@ -279,7 +298,7 @@ def _np_softmax(x, axis=-1):
 def softmax(x, axis: int = -1, name=None):
     """exp(x - max) / sum(exp(x - max)) along `axis`: never overflows."""
     from ..tensor import as_tensor
-    from .math import exp, stop_gradient
+    from .math import exp_ as exp, stop_gradient
     from .reduce import max, sum
 
     x = as_tensor(x)
@@ -292,7 +311,7 @@ def softmax(x, axis: int = -1, name=None):
 def log_softmax(x, axis: int = -1, name=None):
     """x - logsumexp(x) along `axis`, computed from the shifted input (stable for any magnitude)."""
     from ..tensor import as_tensor
-    from .math import exp, log, stop_gradient
+    from .math import exp_ as exp, log_ as log, stop_gradient
     from .reduce import max, sum
 
     x = as_tensor(x)

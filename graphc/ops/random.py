@@ -59,6 +59,13 @@ class RandomOp(Op):
     def vjp(self, g, y, *counter, **attrs):
         return [None] * len(counter)
 
+    def lower(self, ctx, *counter, shape, seed, dtype):
+        from ..program import Random
+
+        out = ctx.out()
+        ctx.emit(Random(out, tuple(counter), dist=self.name.removeprefix("random_"), seed=seed))
+        return out
+
 
 class Uniform(RandomOp):
     """U[0, 1) samples of `shape`."""

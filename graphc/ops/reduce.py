@@ -29,6 +29,14 @@ class Reduce(Op):
     def reference(self, x, *, axes, keepdims):
         return np.asarray(type(self).numpy_fn(x, axis=axes, keepdims=keepdims))
 
+    def lower(self, ctx, x, *, axes, keepdims):
+        kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        out = ctx.buffer(kept, ctx.node.dtype)
+        from ..program import Reduce as ReduceKernel
+
+        ctx.emit(ReduceKernel(out, (x,), op=self.name, axes=axes))
+        return out if keepdims else out.reshape(tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
     def _kept(self, t, x, axes, keepdims):
         """`t` (a reduced result or its cotangent) with the reduced axes restored as size 1."""
         from .movement import reshape
@@ -182,7 +190,7 @@ def _np_logsumexp(x, axis=None, keepdims=False):
 @composite("logsumexp", _np_logsumexp)
 def logsumexp(x, axis=None, keepdims=False, name=None):
     """log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))) with m = max(x) (no gradient through m)."""
-    from .math import exp, log, stop_gradient
+    from .math import exp_ as exp, log_ as log, stop_gradient
     from .movement import reshape
     from .registry import scope
     from ..tensor import as_tensor

@@ -45,6 +45,7 @@ class Op:
     - `reference(*arrays, **attrs)`: NumPy semantics; attrs arrive with symbolic dims bound.
     - `vjp(g, y, *inputs, **attrs)`: the cotangent of each input (a Tensor or None), built from
       graph ops, given the output cotangent g and the output y (both Tensors).
+    - `lower(ctx, *views, **attrs)`: kernels for the lowered Program (see graphc.lower).
     """
 
     name: str = ""
@@ -66,6 +67,11 @@ class Op:
 
     def vjp(self, g, y, *inputs, **attrs) -> Sequence:
         raise NotImplementedError(f"op {self.name} declares no derivative")
+
+    def lower(self, ctx, *inputs, **attrs):
+        """Emit this node's kernels into `ctx` (a graphc.lower.LoweringContext) given the input Views;
+        return the View holding the value (a new view of an input's buffer for pure data movement)."""
+        raise NotImplementedError(f"op {self.name} has no lowering")
 
     def normalize(self, inputs: Sequence[Node], attrs: dict) -> dict:
         """Canonicalise attributes (given the input nodes) before hashing; validate them."""

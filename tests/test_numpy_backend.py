@@ -1,0 +1,211 @@
+"""The NumPy backend against the reference interpreter: every op of the registry sweep (forward and
+gradients), random graphs, training steps with in-place updates, caching, and the generated source."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import graphc as gc
+from graphc.program import Buffer, Map, Program, View, verify as verify_program
+from graphc.tensor import Tensor
+
+from test_ops_reference import CASES
+
+# float32 results may differ in the last bits (NumPy picks other loops for strided views); float64 is tight
+TOL = {np.dtype(np.float32): dict(rtol=2e-5, atol=2e-6), np.dtype(np.float64): dict(rtol=1e-12, atol=1e-12)}
+
+
+def _assert_same(got, want):
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if want.dtype.kind in "biu":
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, **TOL[want.dtype])
+
+
+def _float_inputs(outs):
+    return [Tensor.of(n) for n in gc.graph(outs).inputs if n.dtype.kind == "f"]
+
+
+@pytest.mark.parametrize("op, build, tol", [pytest.param(*c.values, id=c.id, marks=c.marks) for c in CASES])
+def test_numpy_backend_matches_reference(op, build, tol):
+    out, feeds = build()[:2]
+    outs = list(out) if isinstance(out, (list, tuple)) else [out]
+    want = gc.compile(outs, backend="reference")(**feeds)
+    got = gc.compile(outs, backend="numpy")(**feeds)
+    for g, w in zip(got, want):
+        _assert_same(g, w)
+    # gradients of a random projection of the float outputs, w.r.t. every float input
+    float_outs = [o for o in outs if o.dtype.kind == "f"]
+    wrt = _float_inputs(float_outs)
+    if not float_outs or not wrt or op.startswith("random"):
+        return
+    rng = np.random.default_rng(0)
+    values = [w for o, w in zip(outs, want) if o.dtype.kind == "f"]
+    projections = [gc.input(f"proj{i}", o.shape, o.dtype) for i, o in enumerate(float_outs)]
+    feeds = dict(feeds, **{f"proj{i}": rng.standard_normal(v.shape).astype(v.dtype) for i, v in enumerate(values)})
+    loss = sum(gc.sum(o * p) for o, p in zip(float_outs, projections))
+    grads = gc.grad(loss, wrt)
+    all_inputs = [Tensor.of(n) for n in gc.graph(outs + projections).inputs]  # gradients' shapes may need them
+    want_g = gc.compile(grads, backend="reference", inputs=all_inputs)(**feeds)
+    got_g = gc.compile(grads, backend="numpy", inputs=all_inputs)(**feeds)
+    for g, w in zip(got_g, want_g):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+UNARY = [gc.tanh, gc.sigmoid, gc.relu, gc.exp, gc.softplus, gc.gelu, gc.square, gc.neg, gc.abs, gc.sin]
+BINARY = [gc.add, gc.sub, gc.mul, gc.maximum, gc.minimum]
+
+
+@st.composite
+def random_graphs(draw):
+    """A random chain of elementwise, broadcasting, movement and reduction ops on two inputs."""
+    rows, cols = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    x = gc.input("x", (None, cols))
+    y = gc.input("y", (1, cols))
+    t = x
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["unary", "binary", "transpose2", "reduce", "reshape"]))
+        if kind == "unary":
+            t = draw(st.sampled_from(UNARY))(t)
+        elif kind == "binary":
+            t = draw(st.sampled_from(BINARY))(t, y if t.shape[-1:] == y.shape[-1:] and t.ndim == 2 else 0.5)
+        elif kind == "transpose2" and t.ndim == 2:
+            t = gc.transpose(gc.transpose(t) * 1.5)
+        elif kind == "reduce" and t.ndim == 2:
+            t = gc.sum(t, axis=draw(st.sampled_from([0, 1])), keepdims=True) + t
+        elif kind == "reshape" and t.ndim == 2:
+            t = gc.reshape(gc.reshape(t, (-1,)), (-1, cols)) if t.shape[-1] == cols else t
+    return t, rows, cols
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_graphs(), st.integers(0, 2 ** 16))
+def test_random_graphs_agree(graph, seed):
+    t, rows, cols = graph
+    rng = np.random.default_rng(seed)
+    feeds = dict(x=rng.uniform(-2, 2, (rows, cols)).astype(np.float32), y=rng.uniform(-2, 2, (1, cols)).astype(np.float32))
+    loss = gc.sum(t * t)
+    outs = [t, loss] + gc.grad(loss, _float_inputs([t]))
+    feeds = {k: v for k, v in feeds.items() if k in {n.attrs["name"] for n in gc.graph(outs).inputs}}
+    for g, w in zip(gc.compile(outs, backend="numpy")(**feeds), gc.compile(outs, backend="reference")(**feeds)):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_logistic_regression_training_matches_hand_computed_steps():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(32, 3)).astype(np.float32)
+    Y = (rng.random((32, 1)) < 0.5).astype(np.float32)
+    x, y = gc.input("x", (None, 3)), gc.input("y", (None, 1))
+    w0, b0 = rng.normal(size=(3, 1)).astype(np.float32), np.zeros(1, np.float32)
+    w, b = gc.param("w", w0), gc.param("b", b0)
+    p = gc.sigmoid(x @ w + b)
+    loss = gc.mean(-(y * gc.log(p) + (1 - y) * gc.log(1 - p)))
+    gw, gb = gc.grad(loss, [w, b])
+    lr = 0.3
+    step = gc.compile(loss, updates={w: w - lr * gw, b: b - lr * gb}, backend="numpy")
+    hw, hb = w0.astype(np.float64), b0.astype(np.float64)
+    for _ in range(25):
+        step(x=X, y=Y)
+        q = 1 / (1 + np.exp(-(X @ hw + hb)))
+        hw, hb = hw - lr * X.T @ (q - Y) / len(X), hb - lr * np.mean(q - Y, axis=0)  # BCE-with-sigmoid gradient
+    np.testing.assert_allclose(w.value, hw, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(b.value, hb, rtol=1e-4, atol=1e-5)
+
+
+def test_updates_are_simultaneous_and_in_place():
+    a = gc.param("a", np.array([1.0, 2.0], np.float32))
+    b = gc.param("b", np.array([10.0, 20.0], np.float32))
+    storage = a.value
+    swap = gc.compile([], updates={a: b, b: a + 1}, backend="numpy")
+    swap()
+    np.testing.assert_array_equal(a.value, [10.0, 20.0])
+    np.testing.assert_array_equal(b.value, [2.0, 3.0])  # read a before a was overwritten
+    assert a.value is storage  # the parameter's array object is updated in place
+
+
+def test_second_call_with_same_shapes_reuses_the_program():
+    x = gc.input("x", (None, 4))
+    w = gc.param("w", np.ones((4, 2), np.float32))
+    f = gc.compile(gc.tanh(x @ w), backend="numpy")
+    f(x=np.ones((3, 4), np.float32))
+    f(x=np.zeros((3, 4), np.float32))
+    assert f.backend.lowerings == 1
+    f(x=np.ones((5, 4), np.float32))  # a new batch size is a new specialisation
+    assert f.backend.lowerings == 2
+    f(x=np.ones((3, 4), np.float32))
+    assert f.backend.lowerings == 2
+
+
+def test_generated_source_is_readable_vectorised_numpy(tmp_path):
+    x = gc.input("x", (None, 4))
+    with gc.scope("dense"):
+        w = gc.param("w", np.ones((4, 2), np.float32))
+        h = gc.relu(x @ w, name="h")
+    f = gc.compile(h, backend="numpy")
+    f(x=np.ones((3, 4), np.float32))
+    src = f.source
+    assert "np.matmul(" in src and "dense/h" in src and "np.maximum(" in src
+    assert not re.search(r"^\s*(for|while) ", src, re.M)  # no Python loop over elements
+    path = tmp_path / "module.py"
+    path.write_text(src)
+    compile(src, str(path), "exec")
+
+
+def test_verify_rejects_out_of_bounds_views():
+    buf = Buffer(0, "t0", np.dtype(np.float32), 12, "temp")
+    out = Buffer(1, "t1", np.dtype(np.float32), 12, "temp")
+    import sympy
+
+    a = sympy.Symbol("a0")
+    ok = Program(buffers=[buf, out], kernels=[Map(View.whole(out, (3, 4)), (View.whole(buf, (3, 4)),), body=a, args=(a,))])
+    verify_program(ok)
+    bad_view = View(buf, (3, 4), (4, 1), 1)  # one element past the end
+    bad = Program(buffers=[buf, out], kernels=[Map(View.whole(out, (3, 4)), (bad_view,), body=a, args=(a,))])
+    with pytest.raises(gc.GraphError, match="outside"):
+        verify_program(bad)
+    neg = View(buf, (3,), (-4,), 4)  # walks below element 0
+    with pytest.raises(gc.GraphError, match="outside"):
+        verify_program(Program(buffers=[buf, out], kernels=[Map(View.whole(out, (3,)), (neg,), body=a, args=(a,))]))
+
+
+def _mlp_and_cnn():
+    rng = np.random.default_rng(3)
+    x = gc.input("img", (None, 1, 8, 8))
+    labels = gc.input("labels", (None,), gc.int64)
+    k = gc.param("k", rng.normal(size=(4, 1, 3, 3)).astype(np.float32) * 0.3)
+    kb = gc.param("kb", np.zeros(4, np.float32))
+    h = gc.max_pool2d(gc.relu(gc.conv2d(x, k, kb, padding=1)), 2)
+    w = gc.param("w", rng.normal(size=(64, 10)).astype(np.float32) * 0.1)
+    logits = gc.reshape(h, (-1, 64)) @ w
+    loss = -gc.mean(gc.sum(gc.one_hot(labels, 10) * gc.log_softmax(logits), axis=1))
+    feeds = dict(img=rng.normal(size=(5, 1, 8, 8)).astype(np.float32), labels=rng.integers(0, 10, 5))
+    return loss, [k, kb, w], feeds
+
+
+def test_cnn_training_step_matches_reference():
+    loss, params, feeds = _mlp_and_cnn()
+    grads = gc.grad(loss, params)
+    start = [p.value.copy() for p in params]
+    results = {}
+    for backend in ("reference", "numpy"):
+        for p, s in zip(params, start):
+            p.value = s
+        step = gc.compile(loss, updates={p: p - 0.1 * g for p, g in zip(params, grads)}, backend=backend)
+        losses = [float(step(**feeds)) for _ in range(3)]
+        results[backend] = (losses, [p.value.copy() for p in params])
+    np.testing.assert_allclose(results["numpy"][0], results["reference"][0], rtol=1e-5)
+    for a, b in zip(results["numpy"][1], results["reference"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert results["numpy"][0][2] < results["numpy"][0][0]  # it learns
+
+
+def test_debug_mode_names_the_first_non_finite_kernel():
+    x = gc.input("x", (3,))
+    y = gc.log(x, name="bad_log") * 2.0
+    f = gc.compile(y, backend="numpy", debug=True)
+    with pytest.raises(gc.errors.NonFiniteError, match="bad_log"):
+        f(x=np.array([1.0, -1.0, 2.0], np.float32))
