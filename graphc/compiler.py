@@ -31,8 +31,9 @@ class ReferenceBackend:
 
     def __call__(self, arrays, bindings):
         values = run(self.graph, arrays, bindings, check_finite=self.debug)
-        outs = [_owned(values[o]) for o in self.graph.outputs[:self.n_outputs]]
-        new_values = [values[v] for _, v in self.updates]  # all computed before any is assigned
+        # copies: a parameter's value *is* its storage, which the updates are about to overwrite
+        outs = [np.array(values[o]) for o in self.graph.outputs[:self.n_outputs]]
+        new_values = [np.array(values[v]) for _, v in self.updates]  # all computed before any is assigned
         for (var, _), value in zip(self.updates, new_values):
             var.value[...] = value
         return outs
@@ -100,11 +101,6 @@ def _check_dims_bound(graph: Graph):
         if missing:
             raise GraphError(f"{n.op.name} {n.qualname!r} has shape {shapes.fmt_shape(n.shape)}, but no input of the function "
                              f"declares dim(s) {sorted(missing)}; pass the input(s) that do with compile(..., inputs=[...])")
-
-
-def _owned(a: np.ndarray) -> np.ndarray:
-    """Hand the caller an array it owns (never a view of parameter storage or a broadcast)."""
-    return a.copy() if (not a.flags.owndata or not a.flags.writeable) else a
 
 
 def _check_updates(updates: dict) -> list:

@@ -66,6 +66,11 @@ def weak_dtype_for(value, partner: np.dtype | None) -> np.dtype:
         raise DTypeError(f"cannot use a value of dtype {arr.dtype} in a graph")
     if partner is not None:
         if _RANK[partner] >= _RANK[_KIND_FLOOR[kind]]:
+            if kind in "iu" and is_int(partner) and arr.size:
+                info = np.iinfo(partner)
+                if arr.min() < info.min or arr.max() > info.max:  # adopting the dtype would wrap silently
+                    raise DTypeError(f"integer value(s) in [{arr.min()}, {arr.max()}] do not fit the {partner} tensor "
+                                     f"they are combined with; cast the tensor first (x.astype('int64'))")
             return partner  # the value's kind fits inside the tensor's dtype: adopt it
         return DEFAULT_FLOAT if kind == "f" else int64
     if isinstance(value, (bool, int, float)):

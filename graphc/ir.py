@@ -158,17 +158,19 @@ class Graph:
 
     # -- hashing ---------------------------------------------------------
     def structural_hash(self) -> str:
-        """A sha256 of the graph's structure: equal for equal graphs, across processes."""
+        """A sha256 of what the graph computes: equal for equally built graphs, across processes.
+
+        Each node's hash covers its op, attributes, type and its inputs' hashes (a Merkle hash),
+        so it does not depend on node identities or on where shared nodes fall in the schedule;
+        inputs are identified by name, shape and dtype, parameters by name, shape and dtype."""
         if self._hash is None:
-            index = {n: i for i, n in enumerate(self.nodes)}
-            h = hashlib.sha256()
+            digest: dict[Node, str] = {}
             for n in self.nodes:
-                ins = ",".join(str(index[i]) for i in n.inputs)
-                attrs = ";".join(f"{k}={stable_repr(v)}" for k, v in n.attrs.items())
+                attrs = ";".join(f"{k}={stable_repr(v)}" for k, v in n.attrs.items() if k != "uid")
                 shape = ",".join(stable_repr(d) for d in n.shape)
-                h.update(f"{n.op.name}({ins})[{attrs}]:{n.dtype.str}[{shape}]\n".encode())
-            h.update(("out:" + ",".join(str(index[o]) for o in self.outputs)).encode())
-            self._hash = h.hexdigest()
+                ins = ",".join(digest[i] for i in n.inputs)
+                digest[n] = hashlib.sha256(f"{n.op.name}({ins})[{attrs}]:{n.dtype.str}[{shape}]".encode()).hexdigest()
+            self._hash = hashlib.sha256(("out:" + ",".join(digest[o] for o in self.outputs)).encode()).hexdigest()
         return self._hash
 
     # -- views -----------------------------------------------------------

@@ -34,6 +34,8 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
     for name, node in by_name.items():
         value = given[name]
         arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if not isinstance(value, np.ndarray) and arr.dtype.kind in "biuf" and dtypes.weak_dtype_for(value, node.dtype) == node.dtype:
+            arr = arr.astype(node.dtype)  # Python numbers and lists are weak, as when building graphs
         declared = node.attrs["shape"]
         expect = f"expected shape {shapes.fmt_shape(declared)}"
         if arr.ndim != len(declared):
@@ -47,7 +49,8 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
                 if prev is not None and prev != actual:
                     raise InputError(f"input {name!r}: {expect}, got {arr.shape}: dim {axis} ({shapes.fmt_dim(d)}) is {actual}, "
                                      f"but {bound_by[d.name]} bound it to {prev}")
-                bindings[d.name], bound_by[d.name] = actual, f"input {bound_by.get(d.name, name)!r}"
+                bindings[d.name] = actual
+                bound_by.setdefault(d.name, f"input {name!r}")
         want = node.dtype
         if arr.dtype != want:
             ok = arr.dtype.kind in "biuf" and (cast != "no") and np.can_cast(arr.dtype, want, casting=cast)
@@ -59,6 +62,10 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
     for name, node in by_name.items():  # compound dims (2*N) are checked once every symbol is bound
         for axis, d in enumerate(node.attrs["shape"]):
             if not isinstance(d, int) and not d.is_Symbol:
+                unbound = sorted(shapes.free_symbols([d]) - set(bindings))
+                if unbound:
+                    raise InputError(f"input {name!r}: dim {axis} is {arrays[node].shape[axis]}, expected {d}, but "
+                                     f"{', '.join(unbound)} is not bound by any input (declare it alone in some input's shape)")
                 want_dim = shapes.concrete(d, bindings)
                 if arrays[node].shape[axis] != want_dim:
                     raise InputError(f"input {name!r}: dim {axis} is {arrays[node].shape[axis]}, expected {d} = {want_dim}")

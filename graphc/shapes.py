@@ -105,9 +105,9 @@ def broadcast_shapes(*shapes, what: str = "operands") -> tuple:
 
 
 def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
-    if not -ndim <= axis < max(ndim, 1):
+    if not -ndim <= axis < ndim:
         raise ShapeError(f"{what} {axis} is out of range for rank {ndim}")
-    return axis % ndim if ndim else 0
+    return axis % ndim
 
 
 def normalize_axes(axis, ndim: int) -> tuple[int, ...]:

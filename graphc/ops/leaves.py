@@ -128,6 +128,8 @@ def input(name: str, shape=(), dtype=dtypes.DEFAULT_FLOAT):
 
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"input name {name!r} must be a Python identifier (inputs are passed by keyword)")
+    if shape is None:
+        raise ShapeError(f"input {name!r}: give a shape tuple: () for a scalar, (None,) for one value per batch row")
     attrs = Attrs(dict(name=name, shape=shapes.as_shape(shape), dtype=dtypes.as_dtype(dtype), uid=next(_uids)))
     node = Node(INPUT, (), attrs, attrs["shape"], attrs["dtype"], name=name, scope="")
     return Tensor.of(node)

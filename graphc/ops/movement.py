@@ -358,7 +358,7 @@ def reshape(x, shape, name=None):
 
     x = as_tensor(x)
     target = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
-    if len(target) == x.ndim and all(shapes.dims_equal(a, b) for a, b in zip(x.shape, target) if not (isinstance(b, int) and b == -1)) and -1 not in target:
+    if len(target) == x.ndim and -1 not in target and all(shapes.dims_equal(a, shapes.as_dim(b)) for a, b in zip(x.shape, target)):
         return x
     return RESHAPE(x, shape=target, name=name)
 

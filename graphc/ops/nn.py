@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import dtypes, shapes
 from ..errors import ShapeError
-from .registry import Op, composite, register, scope
+from .registry import Op, composite, current_scope, register, scope
 
 
 def _tuple(v, n, what):
@@ -148,18 +148,20 @@ def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name
     from .linalg import matmul
     from .movement import reshape, transpose
 
-    x, w = as_tensor(x), as_tensor(w)
+    x = as_tensor(x)
+    w = w if hasattr(w, "node") else as_tensor(w, dtypes.weak_dtype_for(w, x.dtype))  # arrays are weak, as in matmul
     nd = w.ndim - 2
+    what = _label(f"conv{nd}d", name)
     if x.ndim != nd + 2:
-        raise ShapeError(f"conv{nd}d: input {shapes.fmt_shape(x.shape)} must have rank {nd + 2} (N, C, ...) for weight {shapes.fmt_shape(w.shape)}")
+        raise ShapeError(f"{what}: input {shapes.fmt_shape(x.shape)} must have rank {nd + 2} (N, C, ...) for weight {shapes.fmt_shape(w.shape)}")
     n, c = x.shape[:2]
     o, cg = w.shape[:2]
     if not isinstance(groups, int) or groups < 1 or o % groups or not shapes.dims_equal(c, cg * groups):
-        raise ShapeError(f"conv{nd}d: input {shapes.fmt_shape(x.shape)} has {shapes.fmt_dim(c)} channels but weight "
+        raise ShapeError(f"{what}: input {shapes.fmt_shape(x.shape)} has {shapes.fmt_dim(c)} channels but weight "
                          f"{shapes.fmt_shape(w.shape)} with groups={groups} expects {cg * groups}"
                          + ("" if o % groups == 0 else f" and {o} output channels must divide by groups"))
     kernel = tuple(w.shape[2:])
-    with scope(name or f"conv{nd}d"):
+    with scope(name or f"conv{nd}d"), _context(what, f"input {shapes.fmt_shape(x.shape)}, weight {shapes.fmt_shape(w.shape)}"):
         cols = _windows(x, kernel, stride, padding, dilation, 0.0)          # (N, C, *out, *K)
         out_sp = cols.shape[2:2 + nd]
         p, kk = shapes.prod(out_sp), shapes.prod(kernel)
@@ -169,7 +171,8 @@ def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name
         y = matmul(cols, wm)                                                       # (N, G, P, O/G)
         y = reshape(transpose(y, (0, 1, 3, 2)), (n, o) + out_sp)
         if bias is not None:
-            y = y + reshape(as_tensor(bias), (1, o) + (1,) * nd)
+            b = bias if hasattr(bias, "node") else as_tensor(bias, dtypes.weak_dtype_for(bias, y.dtype))
+            y = y + reshape(b, (1, o) + (1,) * nd)
     return y
 
 
@@ -199,15 +202,38 @@ def _np_conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
 @composite("conv1d", _np_conv)
 def conv1d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, name=None):
     """1-D convolution: x (N, C, W), w (O, C/groups, K)."""
-    _check_rank(w, 3, "conv1d")
+    _check_rank(w, 3, _label("conv1d", name))
     return conv(x, w, bias, stride, padding, dilation, groups, name)
 
 
 @composite("conv2d", _np_conv)
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, name=None):
     """2-D convolution: x (N, C, H, W), w (O, C/groups, KH, KW); padding int, pair, 'same' or 'valid'."""
-    _check_rank(w, 4, "conv2d")
+    _check_rank(w, 4, _label("conv2d", name))
     return conv(x, w, bias, stride, padding, dilation, groups, name)
+
+
+def _label(what, name):
+    """How errors name a layer: the op, and the user's scope/name (like graphc.ops.registry.make_node)."""
+    where = current_scope()
+    if name:
+        return f"{what} '{where + '/' if where else ''}{name}'"
+    return f"{what} in '{where}'" if where else what
+
+
+class _context:
+    """Prefix a ShapeError raised while building a decomposition with the layer's label and operand shapes."""
+
+    def __init__(self, what, operands):
+        self.what, self.operands = what, operands
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, tb):
+        if isinstance(err, ShapeError) and not str(err).startswith(self.what):
+            raise ShapeError(f"{self.what}: {self.operands}: {err}") from None
+        return False
 
 
 def _check_rank(t, rank, what):
@@ -215,32 +241,36 @@ def _check_rank(t, rank, what):
         raise ShapeError(f"{what}: {shapes.fmt_shape(t.shape)} must have rank {rank}")
 
 
-def _pool(x, kernel_size, stride, padding, reduce, fill, what, dilation=1):
+def _pool(x, kernel_size, stride, padding, reduce, fill, what, dilation=1, label=None):
     from ..tensor import as_tensor
 
     x = as_tensor(x)
     nd = x.ndim - 2
+    label = label or _label(what, None)
     if nd < 1:
-        raise ShapeError(f"{what}: input {shapes.fmt_shape(x.shape)} must have rank >= 3 (N, C, ...)")
-    kernel = _tuple(kernel_size, nd, "kernel_size")
-    stride = kernel if stride is None else _tuple(stride, nd, "stride")
-    with scope(what):
-        cols = _windows(x, kernel, stride, padding, dilation, fill)
-        return reduce(cols, tuple(range(2 + nd, 2 + 2 * nd)))
+        raise ShapeError(f"{label}: input {shapes.fmt_shape(x.shape)} must have rank >= 3 (N, C, ...)")
+    with _context(label, f"input {shapes.fmt_shape(x.shape)}"):
+        kernel = _tuple(kernel_size, nd, "kernel_size")
+        stride = kernel if stride is None else _tuple(stride, nd, "stride")
+        with scope(what):
+            cols = _windows(x, kernel, stride, padding, dilation, fill)
+            return reduce(cols, tuple(range(2 + nd, 2 + 2 * nd)))
 
 
-def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, name=None):
+def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, name=None, op="max_pool"):
     from .reduce import max
 
     lowest = -np.inf if dtypes.is_float(x.dtype) else np.iinfo(x.dtype).min
-    return _pool(x, kernel_size, stride, padding, lambda c, ax: max(c, ax, name=name), lowest, name or "max_pool", dilation)
+    return _pool(x, kernel_size, stride, padding, lambda c, ax: max(c, ax, name=name), lowest, name or "max_pool", dilation,
+                 _label(op, name))
 
 
-def avg_pool(x, kernel_size, stride=None, padding=0, name=None):
+def avg_pool(x, kernel_size, stride=None, padding=0, name=None, op="avg_pool"):
     """Average pooling; padded positions count as zeros (count_include_pad, as in PyTorch's default)."""
     from .reduce import mean
 
-    return _pool(x, kernel_size, stride, padding, lambda c, ax: mean(c, ax, name=name), 0.0, name or "avg_pool")
+    return _pool(x, kernel_size, stride, padding, lambda c, ax: mean(c, ax, name=name), 0.0, name or "avg_pool",
+                 label=_label(op, name))
 
 
 def _np_pool(x, kernel_size, stride=None, padding=0, kind="max"):
@@ -265,28 +295,28 @@ def _pool_reference(kind):
 @composite("max_pool1d", _pool_reference("max"))
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, name=None):
     """Max over windows of (N, C, W); stride defaults to the kernel size."""
-    _check_rank(x, 3, "max_pool1d")
-    return max_pool(x, kernel_size, stride, padding, dilation, name)
+    _check_rank(x, 3, _label("max_pool1d", name))
+    return max_pool(x, kernel_size, stride, padding, dilation, name, op="max_pool1d")
 
 
 @composite("max_pool2d", _pool_reference("max"))
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, name=None):
     """Max over windows of (N, C, H, W); the gradient goes to each window's arg-max (ties share it)."""
-    _check_rank(x, 4, "max_pool2d")
-    return max_pool(x, kernel_size, stride, padding, dilation, name)
+    _check_rank(x, 4, _label("max_pool2d", name))
+    return max_pool(x, kernel_size, stride, padding, dilation, name, op="max_pool2d")
 
 
 @composite("avg_pool1d", _pool_reference("avg"))
 def avg_pool1d(x, kernel_size, stride=None, padding=0, name=None):
-    _check_rank(x, 3, "avg_pool1d")
-    return avg_pool(x, kernel_size, stride, padding, name)
+    _check_rank(x, 3, _label("avg_pool1d", name))
+    return avg_pool(x, kernel_size, stride, padding, name, op="avg_pool1d")
 
 
 @composite("avg_pool2d", _pool_reference("avg"))
 def avg_pool2d(x, kernel_size, stride=None, padding=0, name=None):
     """Mean over windows of (N, C, H, W); the gradient is spread evenly over each window."""
-    _check_rank(x, 4, "avg_pool2d")
-    return avg_pool(x, kernel_size, stride, padding, name)
+    _check_rank(x, 4, _label("avg_pool2d", name))
+    return avg_pool(x, kernel_size, stride, padding, name, op="avg_pool2d")
 
 
 def _np_softmax(x, axis=-1):
