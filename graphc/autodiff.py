@@ -49,7 +49,7 @@ def vjp(outputs, wrt, cotangents, disconnected: str = "zeros"):
     acc: dict[Node, list[Tensor]] = {}
     for o, c in zip(out_nodes, cts):
         c = as_tensor(c, o.dtype) if not isinstance(c, Tensor) else c
-        if not shapes.dims_equal(shapes.prod(c.shape), shapes.prod(o.shape)) or len(c.shape) != len(o.shape):
+        if len(c.shape) != len(o.shape) or not all(shapes.dims_equal(a, b) for a, b in zip(c.shape, o.shape)):
             raise DifferentiationError(f"cotangent of shape {shapes.fmt_shape(c.shape)} for output {o.qualname!r} of shape {shapes.fmt_shape(o.shape)}")
         acc.setdefault(o, []).append(c)
 
@@ -73,7 +73,7 @@ def vjp(outputs, wrt, cotangents, disconnected: str = "zeros"):
             raise DifferentiationError(f"the VJP of {node.op.name} returned {len(contribs)} cotangents for {len(node.inputs)} inputs")
         for x, need, c in zip(node.inputs, needs, contribs):
             if need and c is not None:
-                c = as_tensor(c)
+                c = as_tensor(c, x.dtype)  # a cotangent has its value's dtype (f32 param in an f64 graph: f32 gradient)
                 c.node.meta.setdefault("grad_of", (node, x))  # for renderings: which edge this gradient flows along
                 acc.setdefault(x, []).append(c)
 

@@ -16,12 +16,13 @@ class GradCheckError(GraphcError, AssertionError):
 
 
 def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, directions: int = 3,
-               seed: int = 0, raise_on_fail: bool = True) -> dict[str, float]:
+               seed: int = 0, raise_on_fail: bool = True, constants: dict | None = None) -> dict[str, float]:
     """Compare d output / d input with central differences along `directions` random unit directions.
 
     Two forms:
       check_grad(lambda x, w: gc.sum(gc.tanh(x @ w)), [x_array, w_array])    # builds float64 inputs
       check_grad(loss, {w: w.value, x: x_array})                             # an existing scalar tensor
+    `constants` gives values to other graph inputs that are held fixed ({labels_tensor: ints}).
     Every value is computed in float64. Returns {input name: worst relative error}; raises
     GradCheckError listing them when one exceeds `tol` (unless raise_on_fail=False).
     """
@@ -39,15 +40,16 @@ def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, di
         values = [np.asarray(a, np.float64) for a in arrays]
         wrt = [make_input(n, v.shape, np.float64) for n, v in zip(names, values)]
         y = as_tensor(fn_or_output(*wrt))
+    fixed = {as_tensor(t).node: np.asarray(v) for t, v in (constants or {}).items()}
     grads = grad(y, wrt)
     graph = Graph([y.node] + [g.node for g in grads])
-    bindings = _bindings(graph, dict(zip((w.node for w in wrt), values)))
+    bindings = _bindings(graph, {**fixed, **dict(zip((w.node for w in wrt), values))})
     for n in graph.inputs:
-        if n not in {w.node for w in wrt}:
-            raise TypeError(f"input {n.attrs['name']!r} of the graph has no value in `inputs`")
+        if n not in {w.node for w in wrt} and n not in fixed:
+            raise TypeError(f"input {n.attrs['name']!r} of the graph has no value in `inputs` or `constants`")
 
     def evaluate(vals, outputs):
-        env = run(graph, dict(zip((w.node for w in wrt), vals)), bindings, float64=True, keep="all")
+        env = run(graph, {**fixed, **dict(zip((w.node for w in wrt), vals))}, bindings, float64=True, keep="all")
         return [env[o] for o in outputs]
 
     analytic = evaluate(values, [g.node for g in grads])

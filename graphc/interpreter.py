@@ -38,6 +38,8 @@ def run(graph: Graph, arrays: dict[Node, np.ndarray], bindings: dict, *, float64
             want = dtypes.float64 if float64 and dtypes.is_float(node.dtype) else node.dtype
             if node in arrays:
                 value = arrays[node]
+            elif float64 and node.op.name == "cast" and dtypes.is_float(node.dtype) and dtypes.is_float(node.inputs[0].dtype):
+                value = env[node.inputs[0]]  # float64 mode: a float-to-float cast must not round
             else:
                 attrs = {k: concretize(v, subs) for k, v in node.attrs.items()}
                 try:

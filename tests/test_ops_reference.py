@@ -200,12 +200,7 @@ UNARY = {  # name: (dsl function, oracle in float64, (lo, hi) domain, same-dtype
 }
 
 
-INT_INPUT_BUGS = {  # ops/math.py: the numpy spelling casts an intermediate to the *input* dtype
-    "gelu": "ops/math.py gelu numpy_fn casts erf(x/sqrt2) to x.dtype, so int inputs truncate erf to 0",
-    "gelu_tanh": "ops/math.py gelu_tanh numpy_fn casts sqrt(2/pi) to x.dtype (0 for ints)",
-    "softplus": "ops/math.py softplus numpy_fn casts logaddexp(0, x) back to x.dtype (truncates for ints)",
-    "erf": "ops/math.py erf numpy_fn casts erf(x) to x.dtype (truncates to 0/±1 for ints)",
-}
+INT_INPUT_BUGS: dict = {}  # op name -> diagnosis, for int-input cases known to fail
 
 
 def _unary_case(name, decl, dtype, int_input=False):

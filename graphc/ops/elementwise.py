@@ -94,6 +94,8 @@ class Elementwise(Op):
         return _result_dtype(self.result, [i.dtype for i in inputs], self.name)
 
     def reference(self, *arrays, **attrs):
+        if self.result == FLOAT:  # int operands of a float-valued op are computed in the default float
+            arrays = [a.astype(dtypes.DEFAULT_FLOAT) if a.dtype.kind in "biu" else a for a in arrays]
         if self.numpy_fn is not None:
             return self.numpy_fn(*arrays, **attrs)
         return scalar.evaluate(self.formula(**attrs), dict(zip(scalar.arg_symbols(self.arity), arrays)))

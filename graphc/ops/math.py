@@ -31,7 +31,29 @@ neg = _unary("neg", lambda x: -x, SAME, numpy=np.negative)
 abs = _unary("abs", lambda x: Abs(x), SAME, numpy=np.abs)
 sign = _unary("sign", lambda x: sympy.sign(x), SAME, derivative=lambda x, y: 0, numpy=np.sign)
 exp_ = _unary("exp", lambda x: exp(x), derivative=lambda x, y: y, numpy=np.exp)
-log_ = _unary("log", lambda x: log(x), numpy=np.log)
+
+
+class _Log(Elementwise):
+    """log, built as -softplus(-z) on a sigmoid σ(z) and as -softplus(z) on 1 - σ(z): the log-likelihoods
+    of binary cross-entropy then stay finite (values and gradients) for logits of any magnitude."""
+
+    def __call__(self, x, name=None, **attrs):
+        node = getattr(x, "node", None)
+        if node is not None and not attrs:
+            from ..tensor import Tensor
+
+            if node.op is sigmoid:
+                return neg(softplus(neg(Tensor.of(node.inputs[0]))), name=name)
+            if node.op is sub and node.inputs[1].op is sigmoid and _is_one(node.inputs[0]) and node.shape == node.inputs[1].shape:
+                return neg(softplus(Tensor.of(node.inputs[1].inputs[0])), name=name)
+        return super().__call__(x, name=name, **attrs)
+
+
+def _is_one(node) -> bool:
+    return node.op.name == "const" and node.attrs["value"].array.size == 1 and float(node.attrs["value"].array.reshape(())) == 1.0
+
+
+log_ = register(_Log("log", 1, lambda x: log(x), result=FLOAT, numpy=np.log))
 log1p = _unary("log1p", lambda x: log(1 + x), numpy=np.log1p, stable=lambda x: scalar.log1p(x))
 expm1 = _unary("expm1", lambda x: exp(x) - 1, derivative=lambda x, y: y + 1, numpy=np.expm1, stable=lambda x: scalar.expm1(x))
 sqrt_ = _unary("sqrt", lambda x: sqrt(x), derivative=lambda x, y: 1 / (2 * y), numpy=np.sqrt)
