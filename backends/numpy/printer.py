@@ -11,14 +11,13 @@ _UNARY = {
     sympy.exp: "np.exp", sympy.log: "np.log", sympy.sin: "np.sin", sympy.cos: "np.cos", sympy.tan: "np.tan",
     sympy.tanh: "np.tanh", sympy.Abs: "np.abs", sympy.sign: "np.sign", sympy.erf: "_erf",
     sympy.floor: "np.floor", sympy.ceiling: "np.ceil", scalar.sigmoid: "_sigmoid",
+    scalar.log1p: "np.log1p", scalar.expm1: "np.expm1",
 }
 _BINARY_REL = {
     sympy.StrictGreaterThan: "np.greater", sympy.GreaterThan: "np.greater_equal", sympy.StrictLessThan: "np.less",
     sympy.LessThan: "np.less_equal", sympy.Equality: "np.equal", sympy.Unequality: "np.not_equal",
 }
-for _name in ("log1p", "expm1"):
-    if hasattr(scalar, _name):
-        _UNARY[getattr(scalar, _name)] = f"np.{_name}"
+_FOLDED = {sympy.Max: "np.maximum", sympy.Min: "np.minimum", sympy.And: "np.logical_and", sympy.Or: "np.logical_or"}
 
 
 def _number(v: float) -> str:
@@ -77,11 +76,10 @@ def print_body(expr, names: dict) -> str:
         return f"np.power({p(b)}, {p(e)})"
     if t in _UNARY:
         return f"{_UNARY[t]}({p(expr.args[0])})"
-    if t in (sympy.Max, sympy.Min):
-        f = "np.maximum" if t is sympy.Max else "np.minimum"
+    if t in _FOLDED:  # n-ary max/min/and/or as nested binary calls
         out = p(expr.args[0])
         for a in expr.args[1:]:
-            out = f"{f}({out}, {p(a)})"
+            out = f"{_FOLDED[t]}({out}, {p(a)})"
         return out
     if t is sympy.Heaviside:
         h0 = expr.args[1] if len(expr.args) > 1 else sympy.S.Half
@@ -95,12 +93,6 @@ def print_body(expr, names: dict) -> str:
         return out
     if t in _BINARY_REL:
         return f"{_BINARY_REL[t]}({p(expr.args[0])}, {p(expr.args[1])})"
-    if t in (sympy.And, sympy.Or):
-        f = "np.logical_and" if t is sympy.And else "np.logical_or"
-        out = p(expr.args[0])
-        for a in expr.args[1:]:
-            out = f"{f}({out}, {p(a)})"
-        return out
     if t is sympy.Not:
         return f"np.logical_not({p(expr.args[0])})"
     raise NotImplementedError(f"the NumPy backend cannot print {t.__name__} in {expr}")

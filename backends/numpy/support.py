@@ -5,7 +5,7 @@ import numpy as np
 import scipy.special
 
 from graphc.errors import NonFiniteError
-from graphc.ops.random import random_bits, unit_uniform
+from graphc.ops.random import normal_samples as _random_normal, uniform_samples as _random_uniform  # noqa: F401
 from graphc.scalar import stable_sigmoid as _sigmoid  # noqa: F401
 
 _erf = scipy.special.erf
@@ -24,16 +24,6 @@ def _scatter_add(out, g, idx, axis):
         raise IndexError(f"scatter-add: index out of range [{-size}, {size}) along axis {axis}")
     gm = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:])
     np.add.at(np.moveaxis(out, axis, 0), idx.reshape(-1) % size, np.moveaxis(gm, axis, 0))
-
-
-def _random_uniform(seed, counter, shape, dtype):
-    return unit_uniform(random_bits(seed, counter, int(np.prod(shape, dtype=np.int64))), dtype).reshape(shape)
-
-
-def _random_normal(seed, counter, shape, dtype):
-    n = int(np.prod(shape, dtype=np.int64))
-    u = unit_uniform(random_bits(seed, counter, 2 * n), np.float64).reshape(n, 2)
-    return (np.sqrt(-2.0 * np.log1p(-u[:, 0])) * np.cos(2 * np.pi * u[:, 1])).reshape(shape)
 
 
 def _check_finite(value, label):

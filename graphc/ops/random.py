@@ -37,6 +37,19 @@ def unit_uniform(bits: np.ndarray, dtype) -> np.ndarray:
     return (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
+def uniform_samples(seed: int, counter: int, shape, dtype) -> np.ndarray:
+    """U[0, 1) samples: element i from SplitMix64 of (seed, counter, i)."""
+    return unit_uniform(random_bits(seed, counter, int(np.prod(shape, dtype=np.int64))), dtype).reshape(shape)
+
+
+def normal_samples(seed: int, counter: int, shape, dtype) -> np.ndarray:
+    """Standard normal samples: Box-Muller on the uniforms of elements 2i and 2i+1."""
+    n = int(np.prod(shape, dtype=np.int64))
+    u = unit_uniform(random_bits(seed, counter, 2 * n), np.float64).reshape(n, 2)
+    r = np.sqrt(-2.0 * np.log1p(-u[:, 0]))  # 1 - u in (0, 1]: log never sees 0
+    return (r * np.cos(2 * np.pi * u[:, 1])).astype(dtype).reshape(shape)
+
+
 class RandomOp(Op):
     kind, differentiable, value_inputs = "random", False, ()
 
@@ -73,9 +86,7 @@ class Uniform(RandomOp):
     name = "random_uniform"
 
     def reference(self, *counter, shape, seed, dtype):
-        n = int(np.prod(shape, dtype=np.int64))
-        c = int(counter[0]) if counter else 0
-        return unit_uniform(random_bits(seed, c, n), dtype).reshape(shape)
+        return uniform_samples(seed, int(counter[0]) if counter else 0, shape, dtype)
 
 
 class Normal(RandomOp):
@@ -84,11 +95,7 @@ class Normal(RandomOp):
     name = "random_normal"
 
     def reference(self, *counter, shape, seed, dtype):
-        n = int(np.prod(shape, dtype=np.int64))
-        c = int(counter[0]) if counter else 0
-        u = unit_uniform(random_bits(seed, c, 2 * n), np.float64).reshape(n, 2)
-        r = np.sqrt(-2.0 * np.log1p(-u[:, 0]))  # 1 - u in (0, 1]: log never sees 0
-        return (r * np.cos(2 * np.pi * u[:, 1])).astype(dtype).reshape(shape)
+        return normal_samples(seed, int(counter[0]) if counter else 0, shape, dtype)
 
 
 UNIFORM, NORMAL = register(Uniform), register(Normal)
