@@ -1,5 +1,5 @@
 """Every op graphc knows, and the DSL functions that apply them (re-exported as `graphc.*`)."""
-from . import elementwise, leaves, linalg, math, movement, nn, random, reduce  # noqa: F401  (registers the ops)
+from . import elementwise as elementwise_module, leaves, linalg, math, movement, nn, random, reduce  # noqa: F401  (registers the ops)
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
 from .linalg import dot, matmul, outer
@@ -15,3 +15,7 @@ from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, s
 from .registry import COMPOSITES, REGISTRY, Composite, Op, make_node, register, scope
 
 heaviside = step
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {
+    "elementwise_module", "leaves", "linalg", "math", "movement", "nn", "random", "reduce", "registry",
+    "Composite", "Op", "make_node", "register", "COMPOSITES", "REGISTRY"}]

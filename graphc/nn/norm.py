@@ -1,0 +1,89 @@
+"""Normalisation layers: BatchNorm1d/2d (batch statistics in training, running statistics in evaluation) and LayerNorm."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops, shapes
+from .module import Module
+
+
+class _BatchNorm(Module):
+    """x̂ = (x − μ)/√(ν + ε), then γ·x̂ + β, per channel (axis 1).
+
+    Training mode normalises with the batch mean μ and the *biased* batch variance ν (over every
+    axis but the channel axis) and records the running-statistics updates
+        running_mean ← (1 − momentum)·running_mean + momentum·μ
+        running_var  ← (1 − momentum)·running_var  + momentum·ν·n/(n − 1)   (unbiased, n values per channel)
+    (PyTorch's convention), applied by the compiled step through `model.state_updates()`.
+    Evaluation mode normalises with running_mean and running_var (initially 0 and 1).
+    """
+
+    ranks: tuple = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True, name=None):
+        super().__init__(name)
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = self.param("weight", (num_features,), "ones") if affine else None
+        self.bias = self.param("bias", (num_features,), "zeros") if affine else None
+        self.running_mean = self.state_param("running_mean", np.zeros(num_features))
+        self.running_var = self.state_param("running_var", np.ones(num_features))
+
+    def forward(self, x):
+        if x.ndim not in self.ranks or x.shape[1] != self.num_features:
+            raise ValueError(f"{type(self).__name__}({self.num_features}) '{self.path}': input {shapes.fmt_shape(x.shape)} "
+                             f"must have rank {' or '.join(map(str, self.ranks))} with {self.num_features} channels on axis 1")
+        axes = (0,) + tuple(range(2, x.ndim))
+        bshape = (1, self.num_features) + (1,) * (x.ndim - 2)
+        if self.training:
+            mu = ops.mean(x, axes)
+            nu = ops.var(x, axes)
+            n = shapes.prod(x.shape[a] for a in axes)
+            m = self.momentum
+            self.record_update(self.running_mean, (1 - m) * self.running_mean + m * ops.stop_gradient(mu))
+            unbiased = ops.var(x, axes, ddof=1) if not (isinstance(n, int) and n < 2) else nu
+            self.record_update(self.running_var, (1 - m) * self.running_var + m * ops.stop_gradient(unbiased))
+        else:
+            mu, nu = self.running_mean, self.running_var
+        xhat = (x - ops.reshape(mu, bshape)) * ops.rsqrt(ops.reshape(nu, bshape) + self.eps)
+        if self.weight is not None:
+            xhat = xhat * ops.reshape(self.weight, bshape) + ops.reshape(self.bias, bshape)
+        return xhat
+
+    def extra_repr(self):
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs over N (and L)."""
+    ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs over N, H and W."""
+    ranks = (4,)
+
+
+class LayerNorm(Module):
+    """Normalise over the last len(normalized_shape) axes with the biased variance, then γ·x̂ + β
+    (γ, β of normalized_shape); the same in training and evaluation."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, name=None):
+        super().__init__(name)
+        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.eps = eps
+        self.weight = self.param("weight", self.normalized_shape, "ones") if elementwise_affine else None
+        self.bias = self.param("bias", self.normalized_shape, "zeros") if elementwise_affine else None
+
+    def forward(self, x):
+        k = len(self.normalized_shape)
+        if tuple(x.shape[-k:]) != self.normalized_shape:
+            raise ValueError(f"LayerNorm{self.normalized_shape} '{self.path}': input {shapes.fmt_shape(x.shape)} does not end in it")
+        axes = tuple(range(x.ndim - k, x.ndim))
+        mu = ops.mean(x, axes, keepdims=True)
+        xhat = (x - mu) * ops.rsqrt(ops.var(x, axes, keepdims=True) + self.eps)
+        if self.weight is not None:
+            xhat = xhat * self.weight + self.bias
+        return xhat
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}"
