@@ -11,6 +11,7 @@ from .autodiff import grad, vjp
 from .gradcheck import check_grad
 from .compiler import compile
 from .interpreter import evaluate
+from .render import render
 
 __version__ = "0.1.0"
 
@@ -18,3 +19,7 @@ __version__ = "0.1.0"
 def graph(outputs) -> Graph:
     """The Graph that computes `outputs` (a tensor or a list of tensors)."""
     return Graph.of(outputs)
+
+
+from . import data, losses, nn, optim  # noqa: E402  (built on the DSL above)
+from .train import EarlyStopping, History, Trainer  # noqa: E402

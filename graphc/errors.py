@@ -27,3 +27,7 @@ class DifferentiationError(GraphcError, ValueError):
 
 class NonFiniteError(GraphcError, FloatingPointError):
     """Debug mode found NaN or Inf; the message names the first node that produced it."""
+
+
+class RenderError(GraphcError, RuntimeError):
+    """A drawing could not be produced (Graphviz's `dot` missing or failing, an unknown file type)."""

@@ -151,3 +151,40 @@ def load_doc(path: str) -> str:
     with open(path) as f:
         doc = ast.get_docstring(ast.parse(f.read()))
     return doc.splitlines()[0] if doc else ""
+
+
+def render_target(script, view: str = "backward", seed: int = 0, rows: int = 4):
+    """(tensor(s) to draw, input values) for a script: a training script's loss on `rows` training
+    examples, or what a graph script's `build()` (or top-level `loss`) returns with its `values`."""
+    if callable(getattr(script, "build", None)):
+        return _guard(script.__file__, script.build), getattr(script, "values", None)
+    if all(callable(getattr(script, n, None)) for n in ("data", "model", "loss")):
+        from .ops.leaves import input as make_input
+
+        X, Y = _guard(script.__file__, lambda: script.data(fast=True, seed=seed))["train"]
+        x = make_input("x", (None,) + X.shape[1:], X.dtype)
+        y = make_input("y", (None,) + Y.shape[1:], Y.dtype)
+        model = _guard(script.__file__, lambda: script.model(seed=seed))
+        model.train()
+        loss = _guard(script.__file__, lambda: script.loss(model(x), y))
+        return loss, {"x": X[:rows], "y": Y[:rows]}
+    if hasattr(script, "loss") and not callable(script.loss):
+        return script.loss, getattr(script, "values", None)
+    raise ScriptError("nothing to draw: define data/model/loss (a training script), build(), or a top-level `loss` tensor")
+
+
+def compiled_step(script, target, values):
+    """A NumPy-compiled function of `target` and its parameter gradients, called once on `values`."""
+    from .autodiff import grad
+    from .compiler import compile as compile_fn
+    from .ir import Graph
+    from .tensor import Tensor, as_tensor
+
+    outs = list(target) if isinstance(target, (list, tuple)) else [target]
+    loss = as_tensor(outs[0])
+    params = [Tensor.of(p) for p in Graph([loss.node]).params if p.attrs["var"].trainable]
+    if loss.ndim == 0 and params:
+        outs = outs + grad(loss, params)
+    fn = compile_fn(outs, backend="numpy", cast="same_kind")
+    fn(**(values or {}))
+    return fn

@@ -1,0 +1,173 @@
+"""gc.render: Graphviz drawings of forward, backward and compiled graphs that teach backprop.
+
+Modules: `formulas` (one-line unicode formulas, names), `analysis` (forward/backward split,
+seed, cotangents), `labels` (node labels, derivative formulas, value summaries), `scene`
+(nodes, clusters, collapsing), `views` (forward/backward/both/values), `compiled` (kernels and
+buffers), `output` (the Digraph, layout settings, atomic writes, missing-`dot` error).
+"""
+from __future__ import annotations
+
+from .. import dtypes
+from ..errors import RenderError
+from ..ir import Graph, Node
+from .analysis import Analysis
+from .output import GraphcDigraph, write
+
+VIEWS = ("forward", "backward", "both", "values", "compiled")
+COLLAPSE_AUTO = 120  # drawings with more nodes than this collapse each module to one node under collapse="auto"
+
+
+def render(target, view: str | None = None, values: dict | None = None, *, wrt=None, path=None,
+           collapse="auto", rankdir: str = "TB", layout: dict | None = None) -> GraphcDigraph:
+    """Draw a graph with Graphviz; returns a graphviz.Digraph (`.source`, `.pipe()`, `.render()`, Jupyter display).
+
+    target: a tensor, a list of tensors (such as gc.grad's result, or [loss, *grads]), a Graph,
+        or a compiled function (gc.compile).
+    view: 'forward' (ops, inputs, parameters, constants, shapes, scopes as clusters); 'backward'
+        (each gradient node with the local derivative it applies; the seed ∂L/∂L = 1 on top;
+        reused forward values on dashed blue edges); 'both' (side by side); 'values' (the forward
+        graph with each node's value and gradient, computed by the reference interpreter from
+        `values`); 'compiled' (a compiled function's kernels and buffers, after a call).
+        Default: 'compiled' for a compiled function, 'backward' for gradients, 'both' for
+        [loss, *gradients], else 'forward'.
+    values: {input name or tensor: array}: annotate nodes with their values ('values' view: required
+        when the graph has inputs).
+    wrt: for a scalar loss drawn in the backward/both/values view: the tensors to differentiate
+        with respect to (default: its trainable parameters; 'values' default: every node).
+    path: also write the drawing there: .svg, .png, .pdf (laid out by Graphviz) or .dot (source only).
+    collapse: True draws each top-level name scope (module) as one node; 'auto' does so above
+        COLLAPSE_AUTO nodes; False never.
+    layout: extra Graphviz graph attributes (e.g. {'splines': 'ortho'}, {'engine': 'sfdp'}).
+    """
+    if view is not None and view not in VIEWS:
+        raise RenderError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
+    from .compiled import compiled_scene, program_of
+    from .views import build
+
+    from ..program import Program
+
+    is_compiled = isinstance(target, Program) or (hasattr(target, "backend") and hasattr(target, "graph"))
+    if view == "compiled" or (view is None and is_compiled):
+        scene = compiled_scene(program_of(target), rankdir)
+    else:
+        targets = _target_nodes(target)
+        analysis = Analysis(targets)
+        if view is None:
+            if not analysis.has_backward:
+                view = "forward"
+            else:
+                view = "both" if any(t in analysis.forward_set for t in targets) else "backward"
+        grads = None
+        if view in ("backward", "both") and not analysis.has_backward:
+            loss = _scalar_loss(analysis.targets, view)
+            analysis = Analysis(targets + [g.node for g in _grad(loss, _default_wrt(loss, wrt))])
+        node_values = None
+        if view == "values":
+            node_values, grads = _values_and_grads(analysis, values, wrt)
+        elif values is not None:
+            node_values = _evaluate(analysis.nodes, values)
+        scene = build(analysis, view, node_values, grads, rankdir)
+    if collapse is True or (collapse == "auto" and len(scene) > COLLAPSE_AUTO and scene.groups):
+        scene = scene.collapse()
+    dg = scene.to_digraph(layout)
+    if path is not None:
+        write(dg, path)
+    return dg
+
+
+def _target_nodes(target) -> list[Node]:
+    from ..tensor import Tensor
+
+    if isinstance(target, Graph):
+        return list(target.outputs)
+    if hasattr(target, "backend") and hasattr(target, "graph"):
+        return list(target.graph.outputs)
+    items = target if isinstance(target, (list, tuple)) else [target]
+    out = []
+    for t in items:
+        if isinstance(t, Tensor):
+            out.append(t.node)
+        elif isinstance(t, Node):
+            out.append(t)
+        else:
+            raise RenderError(f"cannot render a {type(t).__name__}: give tensors, a list of tensors, a Graph or a compiled function")
+    if not out:
+        raise RenderError("nothing to render: the target list is empty")
+    return out
+
+
+def _scalar_loss(targets, view) -> Node:
+    loss = targets[0]
+    if len(targets) != 1 or not dtypes.is_float(loss.dtype) or any(d != 1 for d in loss.shape if isinstance(d, int)) \
+            or not all(isinstance(d, int) for d in loss.shape):
+        raise RenderError(f"the {view} view needs gradients: render gc.grad(loss, params) (or [loss, *grads]), "
+                          f"or a single scalar float loss to differentiate")
+    return loss
+
+
+def _default_wrt(loss: Node, wrt):
+    from ..tensor import Tensor, as_nodes
+
+    if wrt is not None:
+        return [Tensor.of(n) for n in as_nodes(wrt)]
+    graph = Graph([loss])
+    params = [n for n in graph.params if dtypes.is_float(n.dtype) and n.attrs["var"].trainable]
+    chosen = params or [n for n in graph.inputs if dtypes.is_float(n.dtype)]
+    if not chosen:
+        raise RenderError(f"{loss.qualname!r} depends on no parameter or float input: nothing to differentiate")
+    return [Tensor.of(n) for n in chosen]
+
+
+def _grad(loss: Node, wrt):
+    from ..autodiff import grad
+    from ..tensor import Tensor
+
+    return grad(Tensor.of(loss), list(wrt))
+
+
+def _evaluate(nodes, values) -> dict:
+    """Every node's value by the reference interpreter, inputs bound from `values` {name or tensor: array}."""
+    from ..interpreter import run
+    from ..runtime import bind_inputs
+
+    given = {}
+    for k, v in (values or {}).items():
+        node = getattr(k, "node", k)
+        given[node.attrs["name"] if isinstance(node, Node) else k] = v
+    graph = Graph(list(nodes))
+    arrays, bindings = bind_inputs(graph.inputs, given, cast="same_kind")
+    return run(graph, arrays, bindings, keep="all")
+
+
+def _values_and_grads(analysis, values, wrt):
+    """Values of every drawn node and, for a scalar loss, the gradient of every forward node on a path to it."""
+    from ..ir import toposort
+
+    forward = analysis.forward
+    loss = analysis.targets[0]
+    grads_nodes = {}
+    scalar = dtypes.is_float(loss.dtype) and all(isinstance(d, int) and d == 1 for d in loss.shape)
+    if scalar and loss in analysis.forward_set:
+        upstream = set(toposort([loss]))
+        candidates = [n for n in forward if n in upstream and dtypes.is_float(n.dtype) and n.op.name != "const"]
+        if wrt is not None:
+            from ..tensor import as_nodes
+
+            roots = set(as_nodes(wrt))
+            reach = set()
+            for n in forward:
+                if n in roots or any(i in reach for i in n.inputs):
+                    reach.add(n)
+            candidates = [n for n in candidates if n in reach]
+        if candidates:
+            from ..tensor import Tensor
+
+            gs = _grad(loss, [Tensor.of(n) for n in candidates])
+            grads_nodes = {n: g.node for n, g in zip(candidates, gs)}
+    env = _evaluate(list(analysis.nodes) + list(grads_nodes.values()), values)
+    node_values = {n: env[n] for n in analysis.nodes if n in env}
+    grads = {n: env[g] for n, g in grads_nodes.items() if g in env}
+    return node_values, grads
+
+
+__all__ = ["render", "RenderError", "VIEWS"]
