@@ -47,6 +47,10 @@ class MatMul(Op):
         gb = sum_to_shape(MATMUL(swapaxes(a, -1, -2), g), b.shape) if dtypes.is_float(b.dtype) else None
         return [ga, gb]
 
+    def vjp_label(self, index, out, inputs):
+        a, b = inputs
+        return f"{out}·{b}ᵀ" if index == 0 else f"{a}ᵀ·{out}"
+
 
 MATMUL = register(MatMul)
 

@@ -140,6 +140,10 @@ class Where(Op):
                 sum_to_shape(WHERE(cond, g, zero), a.shape) if dtypes.is_float(a.dtype) else None,
                 sum_to_shape(WHERE(cond, zero, g), b.shape) if dtypes.is_float(b.dtype) else None]
 
+    def vjp_label(self, index, out, inputs):
+        cond = inputs[0]
+        return ("none (condition)", f"{out} where {cond}, else 0", f"0 where {cond}, else {out}")[index]
+
 
 class Cast(Op):
     name, kind = "cast", "elementwise"
@@ -166,6 +170,9 @@ class Cast(Op):
         if not (dtypes.is_float(x.dtype) and dtypes.is_float(dtype)):
             return [None]
         return [CAST(g, dtype=x.dtype)]
+
+    def vjp_label(self, index, out, inputs):
+        return f"{out} cast back to {inputs[0]}'s dtype"
 
 
 class StopGradient(Op):

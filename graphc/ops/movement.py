@@ -53,6 +53,9 @@ class Reshape(Op):
     def vjp(self, g, y, x, *, shape):
         return [reshape(g, x.shape)]
 
+    def vjp_label(self, index, out, inputs):
+        return f"{out} reshaped back to {inputs[0]}'s shape"
+
 
 class Transpose(Op):
     name, kind = "transpose", "movement"
@@ -81,6 +84,9 @@ class Transpose(Op):
     def vjp(self, g, y, x, *, perm):
         return [transpose(g, tuple(np.argsort(perm).tolist()))]
 
+    def vjp_label(self, index, out, inputs):
+        return f"{out} transposed back"
+
 
 class BroadcastTo(Op):
     name, kind = "broadcast_to", "movement"
@@ -108,6 +114,9 @@ class BroadcastTo(Op):
         from .reduce import sum_to_shape
 
         return [sum_to_shape(g, x.shape)]
+
+    def vjp_label(self, index, out, inputs):
+        return f"Σ of {out} over the broadcast axes"
 
 
 def _slice_len(start, stop, step):
@@ -139,6 +148,9 @@ class Slice(Op):
     def vjp(self, g, y, x, *, starts, stops, steps):
         return [UNSLICE(g, shape=x.shape, starts=starts, stops=stops, steps=steps)]
 
+    def vjp_label(self, index, out, inputs):
+        return f"{out} placed into zeros of {inputs[0]}'s shape"
+
 
 class Unslice(Op):
     """The adjoint of slice: a zero tensor of `shape` with the input written at the sliced positions."""
@@ -163,6 +175,9 @@ class Unslice(Op):
 
     def vjp(self, c, y, g, *, shape, starts, stops, steps):
         return [SLICE(c, starts=starts, stops=stops, steps=steps)]
+
+    def vjp_label(self, index, out, inputs):
+        return f"the sliced part of {out}"
 
 
 def _py_slices(starts, stops, steps):
@@ -204,6 +219,9 @@ class Pad(Op):
         return [SLICE(g, starts=tuple(a for a, _ in pads), stops=tuple(shapes.simplify_dim(a + d) for (a, _), d in zip(pads, x.shape)),
                       steps=(1,) * x.ndim)]
 
+    def vjp_label(self, index, out, inputs):
+        return f"{out} with the padding cropped"
+
 
 class Concat(Op):
     name, kind = "concat", "movement"
@@ -243,6 +261,9 @@ class Concat(Op):
             out.append(SLICE(g, starts=starts, stops=stops, steps=(1,) * x.ndim) if dtypes.is_float(x.dtype) else None)
             offset = end
         return out
+
+    def vjp_label(self, index, out, inputs):
+        return f"part {index} of {out} along the concatenated axis"
 
 
 def sum_dims(dims):
@@ -315,6 +336,9 @@ class Take(Op):
     def vjp(self, g, y, x, idx, *, axis):
         return [TAKE_ADJOINT(g, idx, axis=axis, size=x.shape[axis]), None]
 
+    def vjp_label(self, index, out, inputs):
+        return f"{out} scatter-added at the indices {inputs[1]}" if index == 0 else "none (indices)"
+
 
 class TakeAdjoint(Op):
     """The adjoint of take: scatter-add the rows of g into zeros at the given indices."""
@@ -344,6 +368,9 @@ class TakeAdjoint(Op):
 
     def vjp(self, c, y, g, idx, *, axis, size):
         return [TAKE(c, idx, axis=axis), None]
+
+    def vjp_label(self, index, out, inputs):
+        return f"{out} gathered at the indices {inputs[1]}" if index == 0 else "none (indices)"
 
 
 RESHAPE, TRANSPOSE, BROADCAST_TO = register(Reshape), register(Transpose), register(BroadcastTo)

@@ -62,6 +62,9 @@ class Unfold(Op):
     def vjp(self, g, y, x, *, kernel, stride, dilation):
         return [FOLD(g, size=x.shape[2:], kernel=kernel, stride=stride, dilation=dilation)]
 
+    def vjp_label(self, index, out, inputs):
+        return f"fold({out}): each window's cotangent added back where it was read"
+
 
 class Fold(Op):
     """The adjoint of unfold: scatter-add windows (N, C, *out, *kernel) back into (N, C, *size)."""
@@ -93,6 +96,9 @@ class Fold(Op):
 
     def vjp(self, c, y, cols, *, size, kernel, stride, dilation):
         return [UNFOLD(c, kernel=kernel, stride=stride, dilation=dilation)]
+
+    def vjp_label(self, index, out, inputs):
+        return f"unfold({out}): the windows of the cotangent"
 
 
 UNFOLD, FOLD = register(Unfold), register(Fold)

@@ -55,6 +55,9 @@ class Sum(Reduce):
 
         return [broadcast_to(self._kept(g, x, axes, keepdims), x.shape)]
 
+    def vjp_label(self, index, out, inputs):
+        return f"broadcast({out})"
+
 
 class Mean(Reduce):
     name, numpy_fn = "mean", np.mean
@@ -69,6 +72,9 @@ class Mean(Reduce):
         count = shapes.prod(x.shape[a] for a in axes)
         spread = broadcast_to(self._kept(g, x, axes, keepdims), x.shape)
         return [expr(scalar.G / count, {scalar.G: spread}, dtype=x.dtype)]
+
+    def vjp_label(self, index, out, inputs):
+        return f"broadcast({out}) / n"
 
 
 class MaxMin(Reduce):
@@ -85,6 +91,9 @@ class MaxMin(Reduce):
         hit = cast(eq(x, self._kept(y, x, axes, keepdims)), x.dtype)
         ties = SUM(hit, axes=axes, keepdims=True)
         return [self._kept(g, x, axes, keepdims) * hit / ties]
+
+    def vjp_label(self, index, out, inputs):
+        return f"broadcast({out}) ⊙ [{inputs[0]} = {self.name}] (ties share)"
 
 
 class Max(MaxMin):
@@ -109,6 +118,9 @@ class Prod(Reduce):
         zeros = SUM(cast(is_zero, x.dtype), axes=axes, keepdims=True)
         others = where(eq(zeros, 0.0), nonzero_prod / safe, where(eq(zeros, 1.0) & is_zero, nonzero_prod, 0.0))
         return [self._kept(g, x, axes, keepdims) * others]
+
+    def vjp_label(self, index, out, inputs):
+        return f"broadcast({out}) ⊙ product of the other elements"
 
 
 class ArgReduce(Reduce):

@@ -68,6 +68,11 @@ class Op:
     def vjp(self, g, y, *inputs, **attrs) -> Sequence:
         raise NotImplementedError(f"op {self.name} declares no derivative")
 
+    def vjp_label(self, index: int, out: str, inputs: Sequence[str]) -> str:
+        """A short formula for the cotangent `vjp` gives input `index`, for renderings (graphc.render);
+        `out` names the output's cotangent (∂L/∂y), `inputs` the operands."""
+        return f"vjp of {self.name} w.r.t. input {index}"
+
     def lower(self, ctx, *inputs, **attrs):
         """Emit this node's kernels into `ctx` (a graphc.lower.LoweringContext) given the input Views;
         return the View holding the value (a new view of an input's buffer for pure data movement)."""

@@ -10,8 +10,11 @@ from __future__ import annotations
 from .. import dtypes
 from ..errors import RenderError
 from ..ir import Graph, Node
+from ..program import Program
 from .analysis import Analysis
+from .compiled import compiled_scene, program_of
 from .output import GraphcDigraph, write
+from .views import build
 
 VIEWS = ("forward", "backward", "both", "values", "compiled")
 COLLAPSE_AUTO = 120  # drawings with more nodes than this collapse each module to one node under collapse="auto"
@@ -41,11 +44,6 @@ def render(target, view: str | None = None, values: dict | None = None, *, wrt=N
     """
     if view is not None and view not in VIEWS:
         raise RenderError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
-    from .compiled import compiled_scene, program_of
-    from .views import build
-
-    from ..program import Program
-
     is_compiled = isinstance(target, Program) or (hasattr(target, "backend") and hasattr(target, "graph"))
     if view == "compiled" or (view is None and is_compiled):
         scene = compiled_scene(program_of(target), rankdir)
@@ -60,7 +58,7 @@ def render(target, view: str | None = None, values: dict | None = None, *, wrt=N
         grads = None
         if view in ("backward", "both") and not analysis.has_backward:
             loss = _scalar_loss(analysis.targets, view)
-            analysis = Analysis(targets + [g.node for g in _grad(loss, _default_wrt(loss, wrt))])
+            analysis = Analysis(targets + [g.node for g in _grad(loss, _default_wrt(loss, wrt))], loss=loss)
         node_values = None
         if view == "values":
             node_values, grads = _values_and_grads(analysis, values, wrt)
@@ -164,6 +162,9 @@ def _values_and_grads(analysis, values, wrt):
 
             gs = _grad(loss, [Tensor.of(n) for n in candidates])
             grads_nodes = {n: g.node for n, g in zip(candidates, gs)}
+    needed = [n.attrs["name"] for n in Graph(list(analysis.nodes)).inputs]
+    if needed and not values:
+        raise RenderError(f"the values view computes every node's value: pass values={{name: array}} for the inputs {needed}")
     env = _evaluate(list(analysis.nodes) + list(grads_nodes.values()), values)
     node_values = {n: env[n] for n in analysis.nodes if n in env}
     grads = {n: env[g] for n, g in grads_nodes.items() if g in env}

@@ -13,6 +13,7 @@ from .. import dtypes, scalar, shapes
 from .formulas import Namer, fmt, formula_args, is_formula_op, unwrap
 
 LOSS_DEFAULT = "L"
+_REDUCING = ("sum", "reshape", "cast")  # how autodiff brings a broadcast contribution to its operand's shape and dtype
 
 
 def type_text(node) -> str:
@@ -44,7 +45,8 @@ class Labeller:
             return self.names.base(node)
         if self.a.is_total(node):
             return self.d(x)
-        return f"{self.d(x)}⟨{unwrap(self.names.text(node.meta['grad_of'][0]))}⟩"
+        mark = self.a.grad_of(node)
+        return f"{self.d(x)} (via {unwrap(self.names.text(mark[0]))})" if mark else self.d(x)
 
     def _product(self, node, cot: str, factor: str) -> str:
         times = "·" if node.ndim == 0 else "⊙"
@@ -74,29 +76,33 @@ class Labeller:
         if a.is_seed(node):
             return [f"∂{self.loss_name}/∂{self.loss_name} = 1"]
         x = a.cotangent_of(node)
-        body = self._formula(node)
-        if x is not None:
-            lines = [f"{self.cotangent_name(node)} = {body}"]
-        elif "local_derivative" in node.meta and self._reduced_later(node) is not None:
-            target = self._reduced_later(node).meta["grad_of"][1]
-            lines = [f"{self.d(target)} before Σ = {body}"]
-        else:
-            lines = [body]
-        aliases = [y for y in a.total_of.get(node, []) if y is not x
-                   and (y.name or y.op.name in ("param", "input")) and y.op.name != "const"]
+        head, body = self._head(node), self._formula(node)
+        lines = [f"{head} = {body}" if head else body]
+        aliases = [y for y in a.total_of.get(node, []) if y is not x and y.op.name != "input"
+                   and (y.name or y.op.name == "param") and y.op.name != "const"]
         if aliases:
             lines.append("= " + " = ".join(self.d(y) for y in aliases[:3]))
         return lines
+
+    def _head(self, node) -> str | None:
+        """What the node is: ∂L/∂x (total or one contribution), ∂L/∂x before Σ, or None for a helper value."""
+        if self.a.cotangent_of(node) is not None:
+            return self.cotangent_name(node)
+        if "local_derivative" in node.meta:
+            later = self._reduced_later(node)
+            if later is not None:
+                return f"{self.d(self.a.grad_of(later)[1])} before Σ"
+        return None
 
     def _reduced_later(self, node):
         """For a contribution still of the broadcast shape: the node that sums it to its operand's shape."""
         seen = node
         for _ in range(3):
             users = [c for c in self.a.consumers.get(seen, []) if c in self.a.backward_set]
-            if len(users) != 1 or users[0].op.name not in ("sum", "reshape"):
+            if len(users) != 1 or users[0].op.name not in _REDUCING:
                 return None
             seen = users[0]
-            if "grad_of" in seen.meta:
+            if self.a.grad_of(seen) is not None:
                 return seen
         return None
 
@@ -106,15 +112,15 @@ class Labeller:
             return self._local(node)
         if self.a.accumulates(node) is not None:
             return " + ".join(self._input_name(node, i) for i in range(len(node.inputs)))
-        if "grad_of" in meta:
-            f, x = meta["grad_of"]
+        mark = self.a.grad_of(node)
+        if mark is not None:
+            f, x = mark
             if not is_formula_op(f):
                 index = next((i for i, inp in enumerate(f.inputs) if inp is x), 0)
-                label = getattr(f.op, "vjp_label", None)  # TEMP until ops have vjp_label
-                return label(index, self._out_cotangent(f), [self.names.text(i) for i in f.inputs]) if label else f"vjp of {f.op.name} w.r.t. input {index}"
-            if node.op.name in ("sum", "reshape"):  # an elementwise contribution summed to a broadcast operand's shape
+                return f.op.vjp_label(index, self._out_cotangent(f), [self.names.text(i) for i in f.inputs])
+            if node.op.name in _REDUCING:  # an elementwise contribution summed to a broadcast operand's shape
                 src = node
-                while src.op.name in ("sum", "reshape") and src.inputs and src.inputs[0] in self.a.backward_set:
+                while src.op.name in _REDUCING and src.inputs and src.inputs[0] in self.a.backward_set:
                     src = src.inputs[0]
                 return f"Σ over broadcast axes of {self._name_of(src)}"
         args = ", ".join(self._input_name(node, i) for i in range(len(node.inputs)))
@@ -125,7 +131,12 @@ class Labeller:
         if node is self.a.seed:
             return f"∂{self.loss_name}/∂{self.loss_name}"
         if node in self.a.backward_set:
-            return self.cotangent_name(node) if self.a.cotangent_of(node) is not None else self.names.base(node)
+            head = self._head(node)
+            if head is not None:
+                return head
+            args = ", ".join(self._input_name(node, i) for i in range(len(node.inputs)))
+            spelled = f"{node.op.name}({args})"
+            return spelled if len(spelled) <= 28 else self.names.base(node)
         return self.names.text(node)
 
     def _input_name(self, node, i) -> str:
@@ -144,10 +155,10 @@ class Labeller:
     def _local(self, node) -> str:
         """`∂L/∂out ⊙ d` with d the local derivative in the forward values' names."""
         d = node.meta["local_derivative"]
-        target = node.meta.get("grad_of")
+        target = self.a.grad_of(node)
         if target is None:
             later = self._reduced_later(node)
-            target = later.meta["grad_of"] if later is not None else None
+            target = self.a.grad_of(later) if later is not None else None
         if target is None:  # an elementwise VJP whose forward op is unknown: name the node's own operands
             names = {v: self._input_name(node, i) for i, v in enumerate(node.attrs["fn"].variables)}
             return fmt(node.attrs["fn"].expr, names)

@@ -7,10 +7,11 @@ dashed blue edges. Both: the two side by side, linked by those same edges.
 """
 from __future__ import annotations
 
+from .formulas import unwrap
 from .labels import Labeller, summarize, type_text
 from .scene import Group, Scene, html_table
 
-BLUE, RED, AMBER, GREY = "#2563eb", "#b91c1c", "#b45309", "#6b7280"
+BLUE, RED, AMBER = "#2563eb", "#b91c1c", "#b45309"
 STYLE = {
     "input": dict(shape="parallelogram", fillcolor="#dbeafe", color=BLUE),
     "param": dict(shape="box", style="filled,rounded,bold", fillcolor="#fde68a", color=AMBER),
@@ -27,8 +28,7 @@ EDGE_FWD = dict(color="#374151")
 EDGE_GRAD = dict(color=RED, fontcolor=RED)
 EDGE_SAVED = dict(style="dashed", color=BLUE, fontcolor=BLUE, penwidth="1.2")
 CLUSTER_FWD = dict(label="forward", style="rounded", color=BLUE, fontcolor=BLUE, penwidth="1.5")
-CLUSTER_BWD = dict(label="backward: ∂L/∂·, each node applying one local derivative", style="rounded", color=RED,
-                   fontcolor=RED, penwidth="1.5")
+CLUSTER_BWD = dict(style="rounded", color=RED, fontcolor=RED, penwidth="1.5")
 
 
 def _key(node) -> str:
@@ -79,7 +79,11 @@ class ViewBuilder:
         if value is None:
             self.scene.node(_key(node), lines, cluster=cluster, group=group, **attrs)
             return
-        rows = [(" · ".join(lines), None), (f"value {summarize(value)}", None)]
+        if len(lines) == 2 and node in self.a.forward_set:  # "z  (add)", "−z  (neg)"
+            header = f"{unwrap(lines[1].removeprefix('= '))}  ({lines[0]})"
+        else:
+            header = "  ".join(lines)
+        rows = [(header, None), (f"value {summarize(value)}", None)]
         if grad and node in self.grads:
             rows.append((f"grad {summarize(self.grads[node])}", "#fee2e2"))
         fill = attrs.get("fillcolor", "white")
@@ -139,7 +143,8 @@ def build(analysis, view: str, values=None, grads=None, rankdir="TB") -> Scene:
         b.backward()
     elif view == "both":
         b.scene.clusters[("forward",)] = CLUSTER_FWD
-        b.scene.clusters[("backward",)] = dict(CLUSTER_BWD, label=CLUSTER_BWD["label"].replace("L", b.lab.loss_name, 1))
+        loss = b.lab.loss_name
+        b.scene.clusters[("backward",)] = dict(CLUSTER_BWD, label=f"backward: ∂{loss}/∂·, each node applying one local derivative")
         b.forward(prefix=("forward",))
         b.backward(prefix=("backward",), with_forward=True)
     else:
