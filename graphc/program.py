@@ -98,7 +98,6 @@ class View:
 
     def windows(self, kernel, stride, dilation) -> "View":
         """(N, C, *S) -> (N, C, *out, *kernel): the im2col view of convolution windows."""
-        k = len(kernel)
         sp, st = self.shape[2:], self.strides[2:]
         out = tuple((s - d * (kk - 1) - 1) // step + 1 for s, kk, step, d in zip(sp, kernel, stride, dilation))
         return View(self.buffer, self.shape[:2] + out + tuple(kernel),

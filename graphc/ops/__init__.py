@@ -1,5 +1,5 @@
 """Every op graphc knows, and the DSL functions that apply them (re-exported as `graphc.*`)."""
-from . import elementwise as elementwise_module, leaves, linalg, math, movement, nn, random, reduce  # noqa: F401  (registers the ops)
+from . import elementwise as elementwise_module, indexing, leaves, linalg, math, movement, nn, random, reduce  # noqa: F401  (registers the ops)
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
 from .linalg import dot, matmul, outer
@@ -7,8 +7,9 @@ from .math import (abs, add, cast, cos, div, elu, eq, erf_ as erf, exp_ as exp, 
                    leaky_relu, log1p, log_ as log, logical_and, logical_not, logical_or, lt, maximum, minimum,
                    mul, ne, neg, pow, reciprocal, relu, rsqrt, sigmoid, sign, sin, softplus, sqrt_ as sqrt,
                    square, step, stop_gradient, sub, tanh, where)
-from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, gather, getitem, iota, one_hot, pad,
-                       permute, reshape, slice_axis, split, squeeze, stack, swapaxes, take, transpose)
+from .indexing import gather, getitem, iota, one_hot, take
+from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad, permute, reshape, slice_axis, split,
+                       squeeze, stack, swapaxes, transpose)
 from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)
 from .random import bernoulli, dropout, normal, uniform
 from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, sum_to_shape, var
@@ -17,5 +18,5 @@ from .registry import COMPOSITES, REGISTRY, Composite, Op, make_node, register, 
 heaviside = step
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {
-    "elementwise_module", "leaves", "linalg", "math", "movement", "nn", "random", "reduce", "registry",
+    "elementwise_module", "indexing", "leaves", "linalg", "math", "movement", "nn", "random", "reduce", "registry",
     "Composite", "Op", "make_node", "register", "COMPOSITES", "REGISTRY"}]

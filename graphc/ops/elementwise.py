@@ -31,7 +31,7 @@ def _result_dtype(rule: str, in_dtypes, name: str):
     if rule == FLOAT:
         return d if dtypes.is_float(d) else dtypes.DEFAULT_FLOAT
     if d == dtypes.bool_:
-        raise DTypeError(f"arithmetic on bool operands; cast them (x.astype('float32')) or use logical ops")
+        raise DTypeError("arithmetic on bool operands; cast them (x.astype('float32')) or use logical ops")
     return d
 
 

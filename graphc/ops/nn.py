@@ -89,7 +89,6 @@ class Fold(Op):
     def lower(self, ctx, cols, *, size, kernel, stride, dilation):
         out = ctx.fill(ctx.out(), 0.0)
         windows = out.windows(kernel, stride, dilation)
-        k = len(kernel)
         for pos in itertools.product(*(range(kk) for kk in kernel)):  # one accumulating map per kernel tap
             ctx.copy(_tap(cols, pos), _tap(windows, pos), accumulate=True)
         return out

@@ -1,0 +1,189 @@
+"""Integer indexing: gather along an axis (take) and its scatter-add adjoint, iota, one-hot, and NumPy-style x[...]."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes, shapes
+from ..errors import ShapeError
+from .movement import SLICE, _fmt, _slice_len, expand_dims, reshape
+from .registry import Op, composite, register
+
+
+class Iota(Op):
+    """Indices 0..n-1 along `axis` of a tensor of `shape` (for masks and one-hot)."""
+
+    name, kind, differentiable = "iota", "movement", False
+
+    def normalize(self, inputs, attrs):
+        attrs["shape"] = shapes.as_shape(attrs["shape"])
+        attrs["axis"] = shapes.normalize_axis(int(attrs.get("axis", 0)), len(attrs["shape"]))
+        attrs["dtype"] = dtypes.as_dtype(attrs.get("dtype", dtypes.int64))
+        return attrs
+
+    def shape(self, *, shape, axis, dtype):
+        return shape
+
+    def dtype(self, *, shape, axis, dtype):
+        return dtype
+
+    def reference(self, *, shape, axis, dtype):
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        return np.broadcast_to(np.arange(shape[axis], dtype=dtype).reshape(view), shape)
+
+    def lower(self, ctx, *, shape, axis, dtype):
+        line = ctx.buffer((shape[axis],), dtype, role="const", data=np.arange(shape[axis], dtype=dtype))
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        return line.reshape(tuple(view)).broadcast_to(shape)
+
+
+class Take(Op):
+    """Gather along `axis` with integer indices (embedding lookup): x.shape[:axis] + idx.shape + x.shape[axis+1:]."""
+
+    name, kind, value_inputs = "take", "movement", (0,)
+
+    def normalize(self, inputs, attrs):
+        x, idx = inputs
+        attrs["axis"] = shapes.normalize_axis(int(attrs.get("axis", 0)), x.ndim)
+        return attrs
+
+    def shape(self, x, idx, *, axis):
+        if not dtypes.is_int(idx.dtype):
+            raise ShapeError(f"indices must be integers, got {idx.dtype}")
+        return x.shape[:axis] + idx.shape + x.shape[axis + 1:]
+
+    def dtype(self, x, idx, *, axis):
+        return x.dtype
+
+    def reference(self, x, idx, *, axis):
+        n = x.shape[axis]
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"take: index out of range [{-n}, {n}) along axis {axis}: min {idx.min()}, max {idx.max()}")
+        return np.take(x, idx, axis=axis)
+
+    def lower(self, ctx, x, idx, *, axis):
+        from ..program import Gather
+
+        out = ctx.out()
+        ctx.emit(Gather(out, (x, idx), axis=axis))
+        return out
+
+    def vjp(self, g, y, x, idx, *, axis):
+        return [TAKE_ADJOINT(g, idx, axis=axis, size=x.shape[axis]), None]
+
+    def vjp_label(self, index, out, inputs):
+        return f"{out} scatter-added at the indices {inputs[1]}" if index == 0 else "none (indices)"
+
+
+class TakeAdjoint(Op):
+    """The adjoint of take: scatter-add the rows of g into zeros at the given indices."""
+
+    name, kind, value_inputs = "take_adjoint", "movement", (0,)
+
+    def shape(self, g, idx, *, axis, size):
+        return g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
+
+    def dtype(self, g, idx, **attrs):
+        return g.dtype
+
+    def reference(self, g, idx, *, axis, size):
+        out_shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
+        out = np.zeros(out_shape, g.dtype)
+        moved = np.moveaxis(out, axis, 0)
+        gm = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:])
+        np.add.at(moved, idx.reshape(-1) % size, np.moveaxis(gm, axis, 0))
+        return out
+
+    def lower(self, ctx, g, idx, *, axis, size):
+        from ..program import ScatterAdd
+
+        out = ctx.fill(ctx.out(), 0.0)
+        ctx.emit(ScatterAdd(out, (g, idx), axis=axis))
+        return out
+
+    def vjp(self, c, y, g, idx, *, axis, size):
+        return [TAKE(c, idx, axis=axis), None]
+
+    def vjp_label(self, index, out, inputs):
+        return f"{out} gathered at the indices {inputs[1]}" if index == 0 else "none (indices)"
+
+
+IOTA, TAKE, TAKE_ADJOINT = register(Iota), register(Take), register(TakeAdjoint)
+
+
+def take(x, indices, axis: int = 0, name=None):
+    from ..tensor import as_tensor
+
+    idx = indices if hasattr(indices, "node") else as_tensor(np.asarray(indices, dtype=np.int64))
+    return TAKE(x, idx, axis=axis, name=name)
+
+
+gather = take
+
+
+def iota(shape, axis: int = 0, dtype=dtypes.int64, name=None):
+    return IOTA(shape=shape, axis=axis, dtype=dtype, name=name)
+
+
+def _np_one_hot(idx, depth, dtype=np.float32):
+    return (np.asarray(idx)[..., None] == np.arange(depth)).astype(dtype)
+
+
+@composite("one_hot", _np_one_hot)
+def one_hot(indices, depth: int, dtype=dtypes.DEFAULT_FLOAT, name=None):
+    """One-hot encoding along a new last axis: `indices` (ints) -> (..., depth)."""
+    from ..tensor import as_tensor
+    from .math import cast, eq
+
+    idx = indices if hasattr(indices, "node") else as_tensor(np.asarray(indices, dtype=np.int64))
+    hot = eq(expand_dims(idx, -1), iota((depth,), 0, idx.dtype))
+    return cast(hot, dtype, name=name)
+
+def getitem(x, index):
+    """Basic NumPy indexing: ints, slices with steps, None, Ellipsis; one int array/tensor gathers along its axis."""
+    from ..tensor import Tensor
+
+    if not isinstance(index, tuple):
+        index = (index,)
+    arrays = [i for i, ix in enumerate(index) if isinstance(ix, (Tensor, np.ndarray, list))]
+    if arrays:
+        if len(index) != 1:
+            raise ShapeError("indexing with an array is supported on its own (x[idx]); use gc.take(x, idx, axis)")
+        return take(x, index[0], axis=0)
+    n_real = sum(1 for ix in index if ix is not None and ix is not Ellipsis)
+    if n_real > x.ndim:
+        raise ShapeError(f"too many indices ({n_real}) for {_fmt(x.shape)}")
+    if Ellipsis in index:
+        k = index.index(Ellipsis)
+        index = index[:k] + (slice(None),) * (x.ndim - n_real) + index[k + 1:]
+    index = index + (slice(None),) * (x.ndim - sum(1 for ix in index if ix is not None))
+    starts, stops, steps, out_shape, axis = [], [], [], [], 0
+    for ix in index:
+        if ix is None:
+            out_shape.append(1)
+            continue
+        d = x.shape[axis]
+        if isinstance(ix, slice):
+            if not isinstance(d, int):
+                if ix not in (slice(None), slice(None, None, 1), slice(0, None, None)):
+                    raise ShapeError(f"slicing symbolic axis {axis} of {_fmt(x.shape)} with bounds is not supported")
+                starts.append(0), stops.append(d), steps.append(1)
+            else:
+                a, b, c = ix.indices(d)
+                starts.append(a), stops.append(b), steps.append(c)
+            out_shape.append(_slice_len(starts[-1], stops[-1], steps[-1]))
+        else:
+            i = int(ix)
+            if isinstance(d, int):
+                if not -d <= i < d:
+                    raise ShapeError(f"index {i} is out of bounds for axis {axis} of {_fmt(x.shape)}")
+                i %= d
+            elif i < 0:
+                raise ShapeError(f"negative index {i} on symbolic axis {axis} of {_fmt(x.shape)}")
+            starts.append(i), stops.append(i + 1), steps.append(1)
+        axis += 1
+    out = x
+    if any(a != 0 or c != 1 or not shapes.dims_equal(b, d) for a, b, c, d in zip(starts, stops, steps, x.shape)):
+        out = SLICE(x, starts=tuple(starts), stops=tuple(stops), steps=tuple(steps))
+    return reshape(out, tuple(out_shape))
