@@ -37,7 +37,7 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
         if not isinstance(value, np.ndarray) and arr.dtype.kind in "biuf" and dtypes.weak_dtype_for(value, node.dtype) == node.dtype:
             arr = arr.astype(node.dtype)  # Python numbers and lists are weak, as when building graphs
         declared = node.attrs["shape"]
-        expect = f"expected shape {shapes.fmt_shape(declared)}"
+        expect = _Expect(declared)  # formatted only when an error message needs it (this runs every call)
         if arr.ndim != len(declared):
             raise InputError(f"input {name!r}: {expect} (rank {len(declared)}), got shape {arr.shape} (rank {arr.ndim})")
         for axis, (d, actual) in enumerate(zip(declared, arr.shape)):
@@ -70,3 +70,15 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
                 if arrays[node].shape[axis] != want_dim:
                     raise InputError(f"input {name!r}: dim {axis} is {arrays[node].shape[axis]}, expected {d} = {want_dim}")
     return arrays, bindings
+
+
+class _Expect:
+    """'expected shape (None, 3)', formatted lazily."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def __format__(self, spec):
+        return f"expected shape {shapes.fmt_shape(self.shape)}"
