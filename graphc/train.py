@@ -13,7 +13,7 @@ from . import checkpoint, data
 from .compiler import compile as compile_fn
 from .ops.leaves import input as make_input
 from .ops.math import cast, eq, gt
-from .ops.reduce import argmax, sum as reduce_sum
+from .ops.reduce import argmax, mean, sum as reduce_sum
 from .ops.movement import reshape
 
 
@@ -130,14 +130,17 @@ class Trainer:
             self.load(path)
 
     def _correct(self, out, y):
-        """The number of correctly classified examples in the batch, as a graph value."""
+        """The batch's accuracy times its number of rows, as a graph value: summed over batches and divided
+        by the number of rows it is the accuracy, also when every row holds several predictions (tokens)."""
         if out.ndim >= 2 and out.shape[-1] != 1:
             pred = argmax(out, axis=-1)
             target = argmax(y, axis=-1) if y.ndim == out.ndim else y
-            return reduce_sum(cast(eq(pred, cast(target, pred.dtype)), "float32"))
-        flat = reshape(out, (-1,))
-        hit = eq(gt(flat, self.threshold), gt(reshape(cast(y, "float32"), (-1,)), 0.5))
-        return reduce_sum(cast(hit, "float32"))
+            hit = eq(pred, cast(target, pred.dtype))
+        else:
+            hit = eq(gt(reshape(out, (-1,)), self.threshold), gt(reshape(cast(y, "float32"), (-1,)), 0.5))
+        rows = out.shape[0]
+        per_row = hit if hit.ndim <= 1 else mean(cast(hit, "float32"), axis=tuple(range(1, hit.ndim)))
+        return reduce_sum(cast(per_row, "float32")) if hit.ndim >= 1 else cast(hit, "float32") * rows
 
     # -- running -------------------------------------------------------------------------------
     def evaluate(self, X, Y, batch_size: int = 256) -> dict:

@@ -163,3 +163,20 @@ def test_every_package_directory_is_installed():
     found = {".".join(("graphc",) + p.parent.relative_to(root / "graphc").parts) for p in (root / "graphc").rglob("__init__.py")}
     found |= {".".join(("graphc", "backends") + p.parent.relative_to(root / "backends").parts) for p in (root / "backends").rglob("__init__.py")}
     assert found == listed
+
+
+def test_accuracy_counts_every_token_of_sequence_outputs():
+    class Tokens(gc.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = Linear(3, 4, seed=0)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(10, 5, 3)).astype(np.float32), rng.integers(0, 4, (10, 5))
+    model = Tokens()
+    t = Trainer(model, gc.losses.cross_entropy, gc.optim.SGD(model.parameters(), lr=0.0))
+    got = t.evaluate(X, Y, batch_size=4)["accuracy"]
+    assert got == pytest.approx(np.mean(np.argmax(t.predict(X), -1) == Y))  # per token, in [0, 1]
