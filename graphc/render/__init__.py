@@ -74,21 +74,17 @@ def render(target, view: str | None = None, values: dict | None = None, *, wrt=N
 
 
 def _target_nodes(target) -> list[Node]:
-    from ..tensor import Tensor
-
     if isinstance(target, Graph):
         return list(target.outputs)
     if hasattr(target, "backend") and hasattr(target, "graph"):
         return list(target.graph.outputs)
-    items = target if isinstance(target, (list, tuple)) else [target]
-    out = []
-    for t in items:
-        if isinstance(t, Tensor):
-            out.append(t.node)
-        elif isinstance(t, Node):
-            out.append(t)
-        else:
-            raise RenderError(f"cannot render a {type(t).__name__}: give tensors, a list of tensors, a Graph or a compiled function")
+    from ..errors import GraphcError
+    from ..tensor import as_nodes
+
+    try:
+        out = as_nodes(target if isinstance(target, (list, tuple)) else [target])
+    except GraphcError:
+        raise RenderError(f"cannot render {target!r}: give tensors, a list of tensors, a Graph or a compiled function") from None
     if not out:
         raise RenderError("nothing to render: the target list is empty")
     return out
