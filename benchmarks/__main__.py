@@ -202,7 +202,7 @@ def _graphc_backends(spec: str):
     import pkgutil
 
     import graphc.backends
-    from graphc.compiler import BACKENDS
+    from graphc.runtime import BACKENDS
 
     for mod in pkgutil.iter_modules(graphc.backends.__path__):  # each backend registers itself on import
         try:

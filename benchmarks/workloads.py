@@ -213,7 +213,7 @@ class GraphcRunner:
     def held_bytes(self) -> int:
         """Workspace kept between steps: the compiled program's buffers, parameters excluded (they alias param.value)."""
         spec = getattr(self.fn.backend, "last", None)
-        if spec is None or not hasattr(spec, "buffers"):
+        if spec is None or not hasattr(spec, "arena"):
             return 0
-        roles = {b.name: b.role for b in spec.program.buffers}
-        return sum(a.nbytes for name, a in spec.buffers.items() if roles.get(name) != "param")
+        held = [a for a, b in zip(spec.externals, spec.program.externals) if b.role not in ("param", "state")]
+        return spec.arena.nbytes + sum(a.nbytes for a in held)

@@ -1,24 +1,18 @@
-"""gc.compile: turn outputs (and parameter updates) into a callable, with a pluggable backend."""
-from __future__ import annotations
+"""gc.compile: turn output tensors (and parameter updates) into a callable on a chosen backend.
 
-from typing import Callable
+The semantics of a call: every output is computed from the parameters as they were when the
+call started; the updates are assigned together, in place, and become visible when it returns.
+"""
+from __future__ import annotations
 
 import numpy as np
 
-from . import dtypes, shapes
-from .errors import GraphError, InputError
+from . import shapes
+from .errors import GraphError
 from .interpreter import run
 from .ir import Graph, toposort, verify
-from .runtime import bind_inputs
+from .runtime import Executable, backend_builder, bind_inputs
 from .tensor import Param, Tensor, as_nodes, as_tensor
-
-# backend name -> factory(graph, n_outputs, updates, debug=...) -> callable(arrays, bindings) -> outputs,
-# which also assigns the updates [(Variable, node of its new value)] in place after computing everything.
-BACKENDS: dict[str, Callable] = {}
-
-
-def register_backend(name: str, factory: Callable):
-    BACKENDS[name] = factory
 
 
 class ReferenceBackend:
@@ -37,9 +31,6 @@ class ReferenceBackend:
         for (var, _), value in zip(self.updates, new_values):
             var.value[...] = value
         return outs
-
-
-register_backend("reference", ReferenceBackend)
 
 
 class CompiledFunction:
@@ -61,10 +52,11 @@ class CompiledFunction:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise GraphError(f"the graph has several inputs named {dup}; input names must be unique")
-        if backend not in BACKENDS:
-            _load_backend(backend)
         self.backend_name, self.cast, self.debug = backend, cast, debug
-        self.backend = BACKENDS[backend](self.graph, self.n_outputs, self.updates, debug=debug)
+        if backend == "reference":
+            self.backend = ReferenceBackend(self.graph, self.n_outputs, self.updates, debug=debug)
+        else:
+            self.backend = Executable(self.graph, self.n_outputs, self.updates, backend_builder(backend), debug=debug)
 
     @property
     def input_names(self) -> list[str]:
@@ -81,13 +73,27 @@ class CompiledFunction:
     def source(self) -> str:
         """The generated source of the most recently run shape specialisation (code-generating backends)."""
         backend = self.backend
-        if not hasattr(backend, "specialize"):
+        if not isinstance(backend, Executable):
             raise AttributeError(f"backend {self.backend_name!r} generates no source")
         if backend.last is None:
             if any(shapes.free_symbols(n.shape) for n in self.graph.inputs):
                 raise AttributeError("no source yet: symbolic dims are bound per call, so call the function once first")
             backend.last = backend.specialize({})
+        if backend.last.source is None:
+            raise AttributeError(f"backend {self.backend_name!r} generates no source")
         return backend.last.source
+
+    @property
+    def program(self):
+        """The lowered Program of the most recent call's shape binding (or of static shapes)."""
+        backend = self.backend
+        if not isinstance(backend, Executable):
+            raise AttributeError("the reference backend interprets the graph; it lowers no Program")
+        if backend.last is None:
+            if any(shapes.free_symbols(n.shape) for n in self.graph.inputs):
+                raise AttributeError("no program yet: symbolic dims are bound per call, so call the function once first")
+            backend.last = backend.specialize({})
+        return backend.last.program
 
     def __repr__(self):
         return f"<graphc function ({', '.join(self.input_names)}) -> {self.n_outputs} output(s), {len(self.updates)} update(s), backend={self.backend_name}>"
@@ -118,17 +124,6 @@ def _check_updates(updates: dict) -> list:
             new = new.astype(var.dtype)
         out.append((var, new.node))
     return out
-
-
-def _load_backend(name: str):
-    import importlib
-
-    try:
-        importlib.import_module(f"graphc.backends.{name}")
-    except ImportError as e:
-        raise InputError(f"unknown backend {name!r}; available: {sorted(BACKENDS)}") from e
-    if name not in BACKENDS:
-        raise InputError(f"backend {name!r} did not register itself")
 
 
 def compile(outputs, updates: dict | None = None, backend: str = "reference", cast: str = "safe", debug: bool = False,

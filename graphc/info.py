@@ -56,7 +56,7 @@ def _gpu() -> str:
 
 def report() -> dict:
     import graphc
-    from graphc import compiler
+    from graphc import runtime
 
     try:
         import graphc.backends.numpy  # noqa: F401  (registers itself)
@@ -65,7 +65,7 @@ def report() -> dict:
     return {
         "graphc": graphc.__version__,
         "python": f"{platform.python_version()} ({sys.executable})",
-        "backends": ", ".join(sorted(compiler.BACKENDS)),
+        "backends": ", ".join(["reference"] + sorted(runtime.BACKENDS)),
         "blas": _blas(),
         "cpu": _cpu(),
         "graphviz": _graphviz(),

@@ -7,18 +7,7 @@ import sympy
 from . import dtypes, shapes
 from .errors import GraphError, NonFiniteError
 from .ir import Graph, Node
-
-
-def concretize(value, subs: dict):
-    """An attribute with its symbolic dims replaced by the bound ints."""
-    if isinstance(value, tuple):
-        return tuple(concretize(v, subs) for v in value)
-    if isinstance(value, sympy.Basic) and value.free_symbols & subs.keys():
-        out = value.subs(subs)
-        return int(out) if isinstance(out, sympy.Integer) else out
-    if isinstance(value, sympy.Integer):
-        return int(value)
-    return value
+from .shapes import concretize
 
 
 def run(graph: Graph, arrays: dict[Node, np.ndarray], bindings: dict, *, float64: bool = False,

@@ -127,6 +127,17 @@ def toposort(outputs: Iterable[Node]) -> list[Node]:
     return [seen[i] for i in sorted(seen)]
 
 
+def interpret(graph: "Graph", rule, env: dict | None = None) -> dict:
+    """Walk the schedule: env[node] = rule(node, [env[input] for each input]) for every node not yet in env.
+
+    The reference interpreter, lowering and graph passes are all this walk with different rules."""
+    env = {} if env is None else env
+    for node in graph.nodes:
+        if node not in env:
+            env[node] = rule(node, [env[i] for i in node.inputs])
+    return env
+
+
 class Graph:
     """An immutable, ordered list of nodes (the schedule) with its inputs, parameters and outputs."""
 

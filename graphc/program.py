@@ -1,11 +1,20 @@
-"""The lowered IR: a Program of flat buffers and an ordered list of kernels over affine views.
+"""The lowered IR: a Program of buffers and kernels of two kinds, Loop and Gemm, over index maps.
 
-A View is an affine index map into a flat buffer (offset + sum(index_i * stride_i), in
-elements): transposes, broadcasts (stride 0), slices with steps (negative strides) and
-convolution windows are all views, so they cost nothing until a kernel reads them. Kernels
-are few: Fill, Map (an elementwise sympy body over views), Reduce, MatMul, Gather,
-ScatterAdd and Random. Every backend prints exactly these. `verify(program)` proves every
-view of every kernel stays inside its buffer, which is what keeps native backends memory-safe.
+A Program is one graph compiled for one shape binding. Its buffers are flat arrays; the
+externals (inputs, parameters, optimiser state, constants, outputs) are the calling
+convention, the temporaries live at an `offset` in one arena. Kernels read buffers through
+accesses, which map a point of the kernel's iteration domain to a flat element index:
+- `View`: an affine window (offset + Σ index·stride): transposes, broadcasts (stride 0),
+  slices (negative strides too) and convolution windows are all views;
+- `Chain`: a View followed by movement steps that no stride pattern expresses (a reshape of
+  a transposed window view, say); its index uses floor division and modulo;
+- `Gather`: a View with one axis replaced by a value loaded from another buffer (take).
+`flat_index` is duck-typed: called with ints, NumPy index arrays or sympy symbols it gives
+the index as the same kind of value, so printers and `verify` share one definition.
+
+`Loop` is an iteration domain with parallel and reduction axes, named loads, a typed scalar
+body (`graphc.scalar_ops.Body`), a combine operation and one store; `Gemm` is a batched
+matrix product with an optional epilogue. Every buffer has exactly one writer.
 """
 from __future__ import annotations
 
@@ -14,14 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import GraphError
+from . import dtypes
 
-ROLES = ("input", "param", "const", "output", "temp")
+ROLES = ("input", "param", "state", "const", "output", "temp")
+EXTERNAL_ORDER = ("input", "param", "state", "const", "output")  # the calling convention
+COMBINES = {"add": 0.0, "mul": 1.0, "max": -math.inf, "min": math.inf}  # combine -> identity (its init)
 
 
 @dataclass(eq=False)
 class Buffer:
-    """A flat array of `size` elements of `dtype`; `data` holds a constant's contents."""
+    """A flat array of `size` elements of `dtype`; `data` holds a constant's contents, `var` a parameter's storage."""
 
     id: int
     name: str
@@ -29,7 +40,12 @@ class Buffer:
     size: int
     role: str
     data: np.ndarray | None = None
-    var: object = None  # the parameter's Variable (role 'param')
+    var: object = None
+    offset: int | None = None  # byte offset in the arena (temporaries; set by the memory plan)
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
 
     def __repr__(self):
         return f"{self.name}[{self.size}]:{self.dtype}"
@@ -41,6 +57,23 @@ def contiguous_strides(shape) -> tuple[int, ...]:
         strides.append(step)
         step *= max(d, 1)
     return tuple(reversed(strides))
+
+
+def ravel(index, shape):
+    """The C-order flat position of a multi-index (ints, arrays or symbols)."""
+    flat = 0
+    for i, d in zip(index, shape):
+        flat = flat * d + i
+    return flat
+
+
+def unravel(flat, shape):
+    """The multi-index of a C-order flat position: floor division and modulo."""
+    out = []
+    for d in reversed(shape):
+        out.append(flat % d if d != 1 else 0)
+        flat = flat // d
+    return tuple(reversed(out))
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +103,16 @@ class View:
         """True when the view is the entire buffer in C order (a plain reshape of it)."""
         return self.offset == 0 and self.size == self.buffer.size and self.is_contiguous
 
+    def key(self) -> tuple:
+        return (self.buffer.id, self.shape, self.strides, self.offset)
+
+    def flat_index(self, index, loads=None):
+        out = self.offset
+        for i, s, d in zip(index, self.strides, self.shape):
+            if s and d != 1:
+                out = out + i * s
+        return out
+
     def index_range(self) -> tuple[int, int]:
         """The lowest and highest element index the view touches."""
         lo = hi = self.offset
@@ -79,7 +122,7 @@ class View:
                 lo, hi = (lo + span, hi) if span < 0 else (lo, hi + span)
         return lo, hi
 
-    # -- view algebra (each returns a new View over the same buffer) -------------
+    # -- view algebra (each returns a new access over the same buffer) ---------------
     def transpose(self, perm) -> "View":
         return View(self.buffer, tuple(self.shape[p] for p in perm), tuple(self.strides[p] for p in perm), self.offset)
 
@@ -96,6 +139,11 @@ class View:
         shape = tuple(len(range(a, b, c)) for a, b, c in zip(starts, stops, steps))
         return View(self.buffer, shape, tuple(s * c for s, c in zip(self.strides, steps)), offset)
 
+    def placed(self, shape, starts) -> "View":
+        """The view of `shape` whose element p is this view's element p - starts (meaningful only where that
+        lies inside this view: a load through it carries the valid box)."""
+        return View(self.buffer, tuple(shape), self.strides, self.offset - sum(a * s for a, s in zip(starts, self.strides)))
+
     def windows(self, kernel, stride, dilation) -> "View":
         """(N, C, *S) -> (N, C, *out, *kernel): the im2col view of convolution windows."""
         sp, st = self.shape[2:], self.strides[2:]
@@ -104,9 +152,13 @@ class View:
                     self.strides[:2] + tuple(a * b for a, b in zip(st, stride)) + tuple(a * b for a, b in zip(st, dilation)),
                     self.offset)
 
-    def reshape(self, shape) -> "View | None":
-        """The same elements in a new shape without copying, or None when strides cannot express it."""
+    def reshape(self, shape) -> "View | Chain":
+        """The same elements in a new shape: a View when strides can express it, else a Chain (no copy)."""
         shape = tuple(shape)
+        affine = self._affine_reshape(shape)
+        return affine if affine is not None else Chain(self, (("reshape", shape),), shape)
+
+    def _affine_reshape(self, shape) -> "View | None":
         if self.is_contiguous:
             return View(self.buffer, shape, contiguous_strides(shape), self.offset)
         old = [(d, s) for d, s in zip(self.shape, self.strides) if d != 1]
@@ -131,107 +183,306 @@ class View:
                 return None
         return View(self.buffer, shape, tuple(new_strides), self.offset) if i == len(old) else None
 
+    def __repr__(self):
+        return f"{self.buffer.name}{list(self.shape)}@{self.offset}:{list(self.strides)}"
 
-@dataclass(eq=False)
-class Kernel:
-    out: View
-    inputs: tuple = ()
-    label: str = ""  # the graph node it implements, for listings and debug messages
+
+@dataclass(frozen=True, eq=False)
+class Chain:
+    """A View followed by movement steps (reshape, transpose, broadcast, slice) that strides cannot express."""
+
+    base: View
+    steps: tuple
+    shape: tuple
 
     @property
-    def views(self):
-        return (self.out,) + tuple(self.inputs)
+    def buffer(self) -> Buffer:
+        return self.base.buffer
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def key(self) -> tuple:
+        return (self.base.key(), self.steps)
+
+    def flat_index(self, index, loads=None):
+        shape = self.shape
+        for (kind, arg), before in zip(reversed(self.steps), reversed(self._shapes())):
+            if kind == "reshape":
+                index = unravel(ravel(index, shape), before)
+            elif kind == "transpose":
+                inverse = [0] * len(arg)
+                for k, p in enumerate(arg):
+                    inverse[p] = index[k]
+                index = tuple(inverse)
+            elif kind == "broadcast":
+                lead = len(shape) - len(before)
+                index = tuple(0 if d == 1 else i for i, d in zip(index[lead:], before))
+            elif kind == "slice":
+                index = tuple(a + i * c for i, (a, c) in zip(index, arg))
+            shape = before
+        return self.base.flat_index(index)
+
+    def _shapes(self) -> list[tuple]:
+        """The shape before each step."""
+        out, shape = [], self.base.shape
+        for kind, arg in self.steps:
+            out.append(shape)
+            shape = _step_shape(kind, arg, shape)
+        return out
+
+    def index_range(self) -> tuple[int, int]:
+        return self.base.index_range()  # movement steps only select or repeat the base view's elements
+
+    def _then(self, kind, arg) -> "Chain":
+        return Chain(self.base, self.steps + ((kind, arg),), _step_shape(kind, arg, self.shape))
+
+    def transpose(self, perm) -> "Chain":
+        return self._then("transpose", tuple(perm))
+
+    def broadcast_to(self, shape) -> "Chain":
+        return self if tuple(shape) == self.shape else self._then("broadcast", tuple(shape))
+
+    def slice(self, starts, stops, steps) -> "Chain":
+        return self._then("slice", tuple((a, c, len(range(a, b, c))) for a, b, c in zip(starts, stops, steps)))
+
+    def reshape(self, shape) -> "Chain":
+        return self if tuple(shape) == self.shape else self._then("reshape", tuple(shape))
+
+    def windows(self, kernel, stride, dilation):
+        return None  # a window over a chain needs the chain materialised first (the lowering does it)
+
+    def __repr__(self):
+        return f"{self.base!r}" + "".join(f".{k}{a}" for k, a in self.steps)
+
+
+def _step_shape(kind, arg, shape):
+    if kind in ("reshape", "broadcast"):
+        return tuple(arg)
+    if kind == "transpose":
+        return tuple(shape[p] for p in arg)
+    return tuple(n for _, _, n in arg)  # slice: (start, step, length) per axis
+
+
+@dataclass(frozen=True, eq=False)
+class Gather:
+    """`base` (a View) with axis `axis` indexed by the values of load `index` (rank `rank` in the domain).
+
+    Domain point p reads base[p[:axis], index(p) mod n, p[axis + rank:]]: negative indices wrap as in
+    NumPy, and the Loop's `checks` refuse values outside [-n, n) before anything is read."""
+
+    base: View
+    axis: int
+    index: str
+    rank: int
+    shape: tuple
+
+    @property
+    def buffer(self) -> Buffer:
+        return self.base.buffer
+
+    def key(self) -> tuple:
+        return (self.base.key(), self.axis, self.index, self.rank)
+
+    def flat_index(self, index, loads):
+        n = self.base.shape[self.axis]
+        picked = loads[self.index] % n
+        return self.base.flat_index(tuple(index[:self.axis]) + (picked,) + tuple(index[self.axis + self.rank:]))
+
+    def index_range(self) -> tuple[int, int]:
+        return self.base.index_range()
+
+    def __repr__(self):
+        return f"{self.base!r}[axis {self.axis} <- {self.index}]"
+
+
+@dataclass(frozen=True, eq=False)
+class Load:
+    """A named read of `access` at every domain point; outside the box `valid` (per-axis [lo, hi)) it yields `fill`."""
+
+    name: str
+    access: View | Chain | Gather
+    valid: tuple | None = None
+    fill: float = 0.0
+
+    @property
+    def buffer(self) -> Buffer:
+        return self.access.buffer
+
+
+def identity(combine: str, dtype) -> float | int:
+    """The value a `combine` reduction starts from, in `dtype`."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub" and combine in ("max", "min"):
+        info = np.iinfo(dtype) if dtype.kind != "b" else None
+        return (info.min if combine == "max" else info.max) if info else combine == "min"
+    value = COMBINES[combine]
+    return int(value) if dtype.kind in "iub" else value
 
 
 @dataclass(eq=False)
-class Fill(Kernel):
-    value: float = 0.0
+class Loop:
+    """for p in domain: store[p] = body(loads at p), or combine(store[p], body) over the reduction axes.
+
+    `reduce` lists the axes along which different points may update the same element of the store
+    (reductions, and the colliding axes of scatters); the others are parallel. With a combine (or an
+    `init`), every element of the store's buffer is first set to `init` (the combine's identity by
+    default), so the Loop is the buffer's only writer. `checks` are (load name, lo, hi): values of
+    that load outside [lo, hi) stop the program with an IndexError before they are used."""
+
+    domain: tuple
+    loads: tuple
+    body: object          # graphc.scalar_ops.Body over the loads' names and the domain's axes
+    store: View | Gather
+    reduce: tuple = ()
+    combine: str | None = None
+    init: float | None = None
+    checks: tuple = ()
+    label: str = ""
+
+    def __post_init__(self):
+        if self.combine is not None and self.init is None:
+            self.init = identity(self.combine, self.store.buffer.dtype)
+
+    @property
+    def reads(self) -> list[Buffer]:
+        return [ld.buffer for ld in self.loads]
+
+    @property
+    def writes(self) -> Buffer:
+        return self.store.buffer
+
+
+@dataclass(frozen=True, eq=False)
+class Operand:
+    """One Gemm operand: a buffer, its element offset, and one stride per batch dim."""
+
+    buffer: Buffer
+    offset: int
+    batch_strides: tuple
 
 
 @dataclass(eq=False)
-class Map(Kernel):
-    """out[i] (+)= body(inputs[0][i], inputs[1][i], ...): every input view has out's shape."""
+class Gemm:
+    """C[b] = alpha · op(A[b]) @ op(B[b]) + beta · C[b] for every batch index b, then `epilogue` per element.
 
-    body: object = None          # a sympy expression over `args`
-    args: tuple = ()
-    accumulate: bool = False
+    A is m×k (k×m stored when trans_a), B is k×n (n×k when trans_b), C is m×n row-major; each has a
+    leading dimension (elements between rows as stored). The epilogue, when the optimiser sets one,
+    is a Body over the accumulator (load 'acc') and its own loads over the (batch, m, n) domain."""
+
+    a: Operand
+    b: Operand
+    c: Operand
+    batch: tuple
+    m: int
+    n: int
+    k: int
+    trans_a: bool = False
+    trans_b: bool = False
+    lda: int = 0
+    ldb: int = 0
+    ldc: int = 0
+    alpha: float = 1.0
+    beta: float = 0.0
+    epilogue: object = None
+    epilogue_loads: tuple = ()
+    label: str = ""
+
+    @property
+    def reads(self) -> list[Buffer]:
+        return [self.a.buffer, self.b.buffer] + [ld.buffer for ld in self.epilogue_loads]
+
+    @property
+    def writes(self) -> Buffer:
+        return self.c.buffer
+
+    def operand_view(self, which: str) -> View:
+        """The operand as a (*batch, rows, cols) View in its logical orientation (A: m×k, B: k×n, C: m×n)."""
+        op = getattr(self, which)
+        rows, cols, ld, trans = {"a": (self.m, self.k, self.lda, self.trans_a), "b": (self.k, self.n, self.ldb, self.trans_b),
+                                 "c": (self.m, self.n, self.ldc, False)}[which]
+        inner = (1, ld) if trans else (ld, 1)
+        return View(op.buffer, tuple(self.batch) + (rows, cols), tuple(op.batch_strides) + inner, op.offset)
 
 
-@dataclass(eq=False)
-class Reduce(Kernel):
-    """out = op over `axes` of inputs[0] (shape = the domain); out has the domain shape with those axes at 1."""
-
-    op: str = "sum"              # sum | max | min | prod | argmax | argmin
-    axes: tuple = ()
-
-
-@dataclass(eq=False)
-class MatMul(Kernel):
-    """out[..., i, j] = sum_k a[..., i, k] * b[..., k, j]; batch dims already broadcast in the views."""
-
-
-@dataclass(eq=False)
-class Gather(Kernel):
-    """out = take(inputs[0], inputs[1], axis): an indirect load."""
-
-    axis: int = 0
-
-
-@dataclass(eq=False)
-class ScatterAdd(Kernel):
-    """out (pre-filled) += rows of inputs[0] at the indices inputs[1] along axis."""
-
-    axis: int = 0
-
-
-@dataclass(eq=False)
-class Random(Kernel):
-    """out = samples of `dist` from the counter-based generator (see graphc.ops.random)."""
-
-    dist: str = "uniform"
-    seed: int = 0
+Kernel = Loop | Gemm
 
 
 @dataclass(eq=False)
 class Program:
+    """Buffers (externals first, in calling-convention order), kernels in schedule order, and the results.
+
+    `outputs` are the output buffers with the shapes the caller gets; parameter updates are the
+    last kernels, copying new values into the parameters' buffers after everything has read them."""
+
     buffers: list = field(default_factory=list)
     kernels: list = field(default_factory=list)
     inputs: dict = field(default_factory=dict)     # input name -> Buffer
-    outputs: list = field(default_factory=list)    # Views
-    updates: list = field(default_factory=list)    # (param Buffer, View of its new value)
+    outputs: list = field(default_factory=list)    # (Buffer, shape)
     bindings: dict = field(default_factory=dict)
 
+    @property
+    def externals(self) -> list[Buffer]:
+        return [b for role in EXTERNAL_ORDER for b in self.buffers if b.role == role]
+
+    @property
+    def temporaries(self) -> list[Buffer]:
+        return [b for b in self.buffers if b.role == "temp"]
+
+    @property
+    def arena_bytes(self) -> int:
+        return max((b.offset + b.nbytes for b in self.temporaries if b.offset is not None), default=0)
+
     def __str__(self):
-        lines = [f"program ({', '.join(f'{k}={v}' for k, v in self.bindings.items())})"]
-        for b in self.buffers:
-            lines.append(f"  buffer {b.name}: {b.dtype}[{b.size}] {b.role}")
-        for k in self.kernels:
-            lines.append(f"  {type(k).__name__.lower()} {_fmt_view(k.out)} <- {', '.join(_fmt_view(v) for v in k.inputs)}"
-                         f"{'  # ' + k.label if k.label else ''}")
-        return "\n".join(lines)
+        return listing(self)
 
 
-def _fmt_view(v: View) -> str:
-    return f"{v.buffer.name}{list(v.shape)}@{v.offset}:{list(v.strides)}"
+# -- the text listing ------------------------------------------------------------------
+def fmt_access(a) -> str:
+    if isinstance(a, View):
+        return f"{a.buffer.name}[{', '.join(map(str, a.shape))}] @{a.offset} strides({', '.join(map(str, a.strides))})"
+    if isinstance(a, Chain):
+        steps = " ".join(f"{kind}{arg}" for kind, arg in a.steps)
+        return f"{fmt_access(a.base)} then {steps}"
+    if isinstance(a, Gather):
+        return f"{fmt_access(a.base)} with axis {a.axis} <- {a.index}"
+    return repr(a)
 
 
-def verify(program: Program) -> Program:
-    """Check that every view of every kernel lies inside its buffer and kernels' shapes agree."""
-    problems = []
+def fmt_kernel(k) -> list[str]:
+    note = f"  # {k.label}" if k.label else ""
+    if isinstance(k, Gemm):
+        t = lambda flag: "ᵀ" if flag else ""  # noqa: E731
+        head = (f"gemm batch{list(k.batch)} m={k.m} n={k.n} k={k.k}: {k.c.buffer.name} = "
+                f"{k.alpha:g}·{k.a.buffer.name}{t(k.trans_a)}·{k.b.buffer.name}{t(k.trans_b)}"
+                f"{f' + {k.beta:g}·C' if k.beta else ''} (lda={k.lda} ldb={k.ldb} ldc={k.ldc}){note}")
+        lines = [head]
+        if k.epilogue is not None:
+            lines.append(f"    epilogue {k.epilogue}")
+        return lines
+    assert isinstance(k, Loop)
+    axes = ", ".join(f"{'r' if i in k.reduce else 'i'}{i}<{d}" for i, d in enumerate(k.domain))
+    head = f"loop [{axes}]" + (f" combine {k.combine}" if k.combine else "") + (f" init {k.init:g}" if k.init is not None else "")
+    lines = [head + note]
+    for ld in k.loads:
+        box = f" valid {list(ld.valid)} else {ld.fill:g}" if ld.valid else ""
+        lines.append(f"    {ld.name} = load {fmt_access(ld.access)}{box}")
+    for name, lo, hi in k.checks:
+        lines.append(f"    check {lo} <= {name} < {hi}")
+    lines.append(f"    body {k.body}")
+    lines.append(f"    store {fmt_access(k.store)}")
+    return lines
+
+
+def listing(program: Program) -> str:
+    binding = ", ".join(f"{k}={v}" for k, v in program.bindings.items()) or "static shapes"
+    lines = [f"program ({binding}): {len(program.kernels)} kernels, arena {program.arena_bytes} bytes"]
+    for b in program.externals + program.temporaries:
+        where = f" @arena+{b.offset}" if b.offset is not None else ""
+        lines.append(f"  buffer {b.name}: {dtypes.short(b.dtype)}[{b.size}] {b.role}{where}")
     for k in program.kernels:
-        for v in k.views:
-            if v.size == 0:
-                continue
-            lo, hi = v.index_range()
-            if lo < 0 or hi >= v.buffer.size:
-                problems.append(f"{type(k).__name__} {k.label or ''}: view of {v.buffer.name} reaches elements "
-                                f"[{lo}, {hi}] outside [0, {v.buffer.size})")
-        if isinstance(k, Map) and any(v.shape != k.out.shape for v in k.inputs):
-            problems.append(f"Map {k.label}: input shapes {[v.shape for v in k.inputs]} differ from output {k.out.shape}")
-    for v in program.outputs + [v for _, v in program.updates]:
-        lo, hi = v.index_range()
-        if v.size and (lo < 0 or hi >= v.buffer.size):
-            problems.append(f"output view of {v.buffer.name} reaches [{lo}, {hi}] outside [0, {v.buffer.size})")
-    if problems:
-        raise GraphError("program failed verification:\n  " + "\n  ".join(problems))
-    return program
+        lines.extend("  " + line for line in fmt_kernel(k))
+    outs = ", ".join(f"{b.name}{list(shape)}" for b, shape in program.outputs)
+    lines.append(f"  return {outs}")
+    return "\n".join(lines)

@@ -1,11 +1,18 @@
-"""Checking the arrays a compiled function is called with, and binding symbolic dims, before anything runs."""
+"""The runtime: checking the arrays a call is given, the backend registry, and compiled executables.
+
+`bind_inputs` validates a call's arrays and binds symbolic dims before anything runs; an
+`Executable` owns the per-binding cache of Programs (compiled through `graphc.pipeline`), the
+arena and the external arrays of each, so that a backend is only `build(program) -> fn(arena, externals)`."""
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
 from . import dtypes, shapes
 from .errors import InputError
 from .ir import Node
+from .pipeline import compile_program
 
 CAST_POLICIES = ("no", "safe", "same_kind")
 
@@ -82,3 +89,102 @@ class _Expect:
 
     def __format__(self, spec):
         return f"expected shape {shapes.fmt_shape(self.shape)}"
+
+
+# -- compiled executables: the per-binding cache, the arena and the calling convention ------------------
+BACKENDS: dict[str, object] = {}  # name -> builder with build(program, debug) -> fn(arena, externals)
+
+
+def register_backend(name: str, builder) -> None:
+    """Make a Program printer available as `gc.compile(..., backend=name)`."""
+    BACKENDS[name] = builder
+
+
+def backend_builder(name: str):
+    """The registered builder called `name`, importing `graphc.backends.<name>` on first use."""
+    if name not in BACKENDS:
+        import importlib  # backends register themselves when imported; graphc/ never imports one by name
+
+        try:
+            importlib.import_module(f"graphc.backends.{name}")
+        except ImportError as e:
+            raise InputError(f"unknown backend {name!r}; available: {sorted(BACKENDS) + ['reference']}") from e
+        if name not in BACKENDS:
+            raise InputError(f"backend {name!r} did not register itself")
+    return BACKENDS[name]
+
+
+class Specialization:
+    """One shape binding: its Program, the backend's compiled function, the arena and the external arrays.
+
+    The externals follow the Program's calling convention (inputs, parameters, optimiser state,
+    constants, outputs); parameters are flat views of their Variables' arrays, so updates land in
+    `param.value` in place. A lock serialises calls: they share the arena and the staging buffers."""
+
+    def __init__(self, program, builder, debug: bool):
+        self.program = program
+        self.fn = builder.build(program, debug=debug)
+        self.arena = np.empty(program.arena_bytes, np.uint8)
+        self.externals = [_external_array(b) for b in program.externals]
+        position = {id(b): i for i, b in enumerate(program.externals)}
+        self.input_slots = [(name, self.externals[position[id(b)]]) for name, b in program.inputs.items()]
+        self.output_slots = [(self.externals[position[id(b)]], shape) for b, shape in program.outputs]
+        self.lock = threading.Lock()
+
+    @property
+    def source(self) -> str | None:
+        return getattr(self.fn, "source", None)
+
+    def __call__(self, arrays_by_name: dict) -> list:
+        with self.lock:
+            for name, staging in self.input_slots:
+                np.copyto(staging, arrays_by_name[name].reshape(-1), casting="same_kind")
+            self.fn(self.arena, self.externals)
+            return [flat.reshape(shape).copy() for flat, shape in self.output_slots]
+
+
+def _external_array(buf) -> np.ndarray:
+    if buf.role in ("param", "state"):
+        flat = buf.var.value.reshape(-1)
+        if not np.shares_memory(flat, buf.var.value):
+            raise InputError(f"parameter {buf.var.name!r}: its storage is not contiguous, so updates could not land in it")
+        return flat
+    if buf.role == "const":
+        return np.array(buf.data, dtype=buf.dtype).reshape(-1)
+    return np.empty(buf.size, buf.dtype)
+
+
+class Executable:
+    """A graph compiled by one backend: a Specialization per shape binding, built on first use.
+
+    Programs are concrete per binding, so every new batch size compiles once more (a ragged last
+    batch compiles a second specialization); `bindings` lists those built so far."""
+
+    def __init__(self, graph, n_outputs: int, updates: list, builder, debug: bool = False):
+        self.graph, self.n_outputs, self.updates, self.builder, self.debug = graph, n_outputs, updates, builder, debug
+        self.cache: dict[tuple, Specialization] = {}
+        self.last: Specialization | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def bindings(self) -> list[dict]:
+        return [dict(key) for key in self.cache]
+
+    @property
+    def lowerings(self) -> int:
+        return len(self.cache)
+
+    def specialize(self, bindings: dict) -> Specialization:
+        key = tuple(sorted(bindings.items()))
+        spec = self.cache.get(key)
+        if spec is None:
+            with self._lock:
+                spec = self.cache.get(key)
+                if spec is None:
+                    program = compile_program(self.graph, bindings, self.n_outputs, self.updates, debug=self.debug)
+                    spec = self.cache[key] = Specialization(program, self.builder, self.debug)
+        return spec
+
+    def __call__(self, arrays: dict, bindings: dict) -> list:
+        spec = self.last = self.specialize(bindings)
+        return spec({n.attrs["name"]: a for n, a in arrays.items()})

@@ -162,3 +162,15 @@ def ceil_div(a: int, b: int) -> int:
 
 
 __all__ = [n for n in dir() if not n.startswith("_") and n not in ("annotations", "math", "Iterable", "sympy")]
+
+
+def concretize(value, subs: dict):
+    """An attribute with its symbolic dims replaced by the bound ints (`subs`: {symbol: int})."""
+    if isinstance(value, tuple):
+        return tuple(concretize(v, subs) for v in value)
+    if isinstance(value, sympy.Basic) and value.free_symbols & subs.keys():
+        out = value.subs(subs)
+        return int(out) if isinstance(out, sympy.Integer) else out
+    if isinstance(value, sympy.Integer):
+        return int(value)
+    return value

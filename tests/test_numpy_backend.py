@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import graphc as gc
-from graphc.program import Buffer, Map, Program, View, verify as verify_program
+from graphc.program import Buffer, Load, Loop, Program, View
+from graphc.program_verify import verify as verify_program
+from graphc.scalar_ops import Builder
 from graphc.tensor import Tensor
 
 from test_ops_reference import CASES
@@ -156,20 +158,20 @@ def test_generated_source_is_readable_vectorised_numpy(tmp_path):
 
 
 def test_verify_rejects_out_of_bounds_views():
-    buf = Buffer(0, "t0", np.dtype(np.float32), 12, "temp")
-    out = Buffer(1, "t1", np.dtype(np.float32), 12, "temp")
-    import sympy
+    buf = Buffer(0, "t0", np.dtype(np.float32), 12, "input")
+    out = Buffer(1, "t1", np.dtype(np.float32), 12, "output")
+    bld = Builder()
+    copy = bld.build(bld.arg("a0", np.float32))
 
-    a = sympy.Symbol("a0")
-    ok = Program(buffers=[buf, out], kernels=[Map(View.whole(out, (3, 4)), (View.whole(buf, (3, 4)),), body=a, args=(a,))])
-    verify_program(ok)
-    bad_view = View(buf, (3, 4), (4, 1), 1)  # one element past the end
-    bad = Program(buffers=[buf, out], kernels=[Map(View.whole(out, (3, 4)), (bad_view,), body=a, args=(a,))])
+    def program(view, shape=(3, 4)):
+        loop = Loop(shape, (Load("a0", view),), copy, View.whole(out, shape) if shape == (3, 4) else View(out, shape, (1,)))
+        return Program(buffers=[buf, out], kernels=[loop], outputs=[(out, (3, 4))])
+
+    verify_program(program(View.whole(buf, (3, 4))))
     with pytest.raises(gc.GraphError, match="outside"):
-        verify_program(bad)
-    neg = View(buf, (3,), (-4,), 4)  # walks below element 0
+        verify_program(program(View(buf, (3, 4), (4, 1), 1)))  # one element past the end
     with pytest.raises(gc.GraphError, match="outside"):
-        verify_program(Program(buffers=[buf, out], kernels=[Map(View.whole(out, (3,)), (neg,), body=a, args=(a,))]))
+        verify_program(program(View(buf, (3,), (-4,), 4), (3,)))  # walks below element 0
 
 
 def _mlp_and_cnn():

@@ -252,8 +252,8 @@ def test_compiled_view_draws_kernels_and_buffers_by_role():
     nodes, edges, texts = parse(gc.render(fn).svg())
     kernels = [v for k, v in nodes.items() if k.startswith("k")]
     assert len(kernels) == len(fn.backend.last.program.kernels)
-    assert any(v[0].endswith("MatMul") and "in_x" in v[1] for v in kernels)
-    assert any(v[0].endswith("Reduce") for v in kernels)
+    assert any(v[0].endswith("Gemm") and "in_x" in v[1] for v in kernels)
+    assert any("Loop (add over axes" in v[0] for v in kernels)
     input_edges = [a for t, h, a in edges if nodes.get(t, [""])[0] == "in_x"]
     param_edges = [a for t, h, a in edges if nodes.get(t, [""])[0] == "p_w"]
     assert input_edges and param_edges

@@ -1,181 +1,265 @@
-"""Print a Program as a readable, vectorised NumPy module: one line per kernel over strided views."""
+"""Print a Program as a readable NumPy module: every access a strided view, every Loop a few array statements.
+
+A Loop's parallel domain becomes whole-array expressions over views of the domain's shape,
+its reduction axes an `np.<ufunc>.reduce(axis=...)`, colliding stores (the windows of a fold)
+a short Python loop over the colliding axes, data-dependent stores `np.<ufunc>.at`. A Gemm is
+`np.matmul(..., out=)`. The scalar body is printed through the spelling table (spelling.py).
+"""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
-import sympy
 
-from graphc import scalar
-from graphc.program import Fill, Gather, Map, MatMul, Program, Random, Reduce, ScatterAdd, View
+from graphc.program import Chain, Gather, Gemm, Loop, Program, View
 
-_UNARY = {
-    sympy.exp: "np.exp", sympy.log: "np.log", sympy.sin: "np.sin", sympy.cos: "np.cos", sympy.tan: "np.tan",
-    sympy.tanh: "np.tanh", sympy.Abs: "np.abs", sympy.sign: "np.sign", sympy.erf: "_erf",
-    sympy.floor: "np.floor", sympy.ceiling: "np.ceil", scalar.sigmoid: "_sigmoid",
-    scalar.log1p: "np.log1p", scalar.expm1: "np.expm1",
-}
-_BINARY_REL = {
-    sympy.StrictGreaterThan: "np.greater", sympy.GreaterThan: "np.greater_equal", sympy.StrictLessThan: "np.less",
-    sympy.LessThan: "np.less_equal", sympy.Equality: "np.equal", sympy.Unequality: "np.not_equal",
-}
-_FOLDED = {sympy.Max: "np.maximum", sympy.Min: "np.minimum", sympy.And: "np.logical_and", sympy.Or: "np.logical_or"}
+from .spelling import BodyPrinter, number
+
+_REDUCE = {"add": "np.add", "mul": "np.multiply", "max": "np.maximum", "min": "np.minimum"}
 
 
-def _number(v: float) -> str:
-    if np.isinf(v):
-        return "np.inf" if v > 0 else "-np.inf"
-    if np.isnan(v):
-        return "np.nan"
-    return repr(float(v))
-
-
-def print_body(expr, names: dict) -> str:
-    """NumPy source for a scalar formula; `names` maps argument symbols to variable names."""
-    p = lambda e: print_body(e, names)  # noqa: E731
-    t = type(expr)
-    if expr in names:
-        return names[expr]
-    if expr.is_Integer:
-        return str(int(expr))
-    if expr.is_Number:
-        return _number(float(expr))
-    if expr is sympy.pi:
-        return "np.pi"
-    if expr is sympy.E:
-        return "np.e"
-    if expr is sympy.true or expr is sympy.false:
-        return str(bool(expr))
-    if t is sympy.Add:
-        terms = sorted(expr.args, key=lambda a: a.could_extract_minus_sign())  # positive terms first
-        out = ""
-        for a in terms:
-            if a.could_extract_minus_sign():
-                out += f" - {p(-a)}" if out else f"-{p(-a)}"
-            else:
-                out += f" + {p(a)}" if out else p(a)
-        return f"({out})"
-    if t is sympy.Mul:
-        coeff, rest = expr.as_coeff_Mul()
-        if coeff == -1:
-            return f"(-{p(rest)})"
-        num = [a for a in expr.args if not (a.is_Pow and a.exp.is_Number and a.exp < 0)]
-        den = [a.base ** -a.exp for a in expr.args if a.is_Pow and a.exp.is_Number and a.exp < 0]
-        top = " * ".join(p(a) for a in num) or "1"
-        return f"({top} / {p(sympy.Mul(*den))})" if den else f"({top})"
-    if t is sympy.Pow:
-        b, e = expr.base, expr.exp
-        if e == -1:
-            return f"(1 / {p(b)})"
-        if e == 2:
-            return f"np.square({p(b)})"
-        if e == sympy.S.Half:
-            return f"np.sqrt({p(b)})"
-        if e == -sympy.S.Half:
-            return f"(1 / np.sqrt({p(b)}))"
-        if e.is_Integer and e > 0:
-            return f"({p(b)} ** {int(e)})"
-        return f"np.power({p(b)}, {p(e)})"
-    if t in _UNARY:
-        return f"{_UNARY[t]}({p(expr.args[0])})"
-    if t in _FOLDED:  # n-ary max/min/and/or as nested binary calls
-        out = p(expr.args[0])
-        for a in expr.args[1:]:
-            out = f"{_FOLDED[t]}({out}, {p(a)})"
-        return out
-    if t is sympy.Heaviside:
-        h0 = float(expr.args[1]) if len(expr.args) > 1 else 0.5
-        if h0 in (0.0, 1.0):  # a comparison: several times faster than np.heaviside
-            return f"({p(expr.args[0])} {'>' if h0 == 0.0 else '>='} 0)"
-        return f"np.heaviside({p(expr.args[0])}, {h0!r})"
-    if t is sympy.DiracDelta:
-        return f"(0.0 * {p(expr.args[0])})"
-    if t is sympy.Piecewise:
-        out = p(expr.args[-1][0])
-        for value, cond in reversed(expr.args[:-1]):
-            out = f"np.where({p(cond)}, {p(value)}, {out})"
-        return out
-    if t in _BINARY_REL:
-        return f"{_BINARY_REL[t]}({p(expr.args[0])}, {p(expr.args[1])})"
-    if t is sympy.Not:
-        return f"np.logical_not({p(expr.args[0])})"
-    raise NotImplementedError(f"the NumPy backend cannot print {t.__name__} in {expr}")
+def _injective(shape, strides) -> bool:
+    """A sufficient test that distinct indices of a view reach distinct elements."""
+    live = sorted((abs(s), d) for d, s in zip(shape, strides) if d > 1)
+    reach = 0
+    for s, d in live:
+        if s == 0 or s <= reach:
+            return False
+        reach += s * (d - 1)
+    return True
 
 
 class ModulePrinter:
-    """Names every buffer and view once, then prints one statement per kernel."""
+    """Names every buffer and view once (bound when the module is bound to its arrays), then prints the kernels."""
 
     def __init__(self, program: Program, debug: bool = False):
         self.program, self.debug = program, debug
-        self.view_names: dict[tuple, str] = {}
         self.setup: list[str] = []
+        self.names: dict[tuple, str] = {}
+        self._tmp = itertools.count()
 
+    def fresh(self) -> str:
+        return f"v{next(self._tmp)}"
+
+    # -- accesses ------------------------------------------------------------------
     def view(self, v: View) -> str:
-        key = (v.buffer.id, v.shape, v.strides, v.offset)
-        if key not in self.view_names:
-            b = v.buffer.name
+        """A bind-time name for a strided view."""
+        key = ("view",) + v.key()
+        if key not in self.names:
+            b, item = v.buffer.name, v.buffer.dtype.itemsize
             if v.is_whole:
                 expr = f"{b}.reshape({v.shape})" if len(v.shape) != 1 else b
             else:
-                item = v.buffer.dtype.itemsize
                 base = f"{b}[{v.offset}:]" if v.offset else b
                 expr = f"_view({base}, {v.shape}, {tuple(s * item for s in v.strides)})"
-            name = f"{b}_v{len(self.view_names)}"
+            name = self.names[key] = f"{b}_v{len(self.names)}"
             self.setup.append(f"    {name} = {expr}")
-            self.view_names[key] = name
-        return self.view_names[key]
+        return self.names[key]
 
-    def kernel(self, k) -> str:
-        o = self.view(k.out)
-        ins = [self.view(v) for v in k.inputs]
-        if isinstance(k, Fill):
-            return f"{o}.fill({_number(k.value)})"
-        if isinstance(k, Map):
-            body = print_body(k.body, dict(zip(k.args, ins)))
-            if body.startswith("(") and body.endswith(")") and body.count("(") == 1:
-                body = body[1:-1]
-            return f"{o}[...] {'+=' if k.accumulate else '='} {body}"
-        if isinstance(k, Reduce):
-            axes = tuple(k.axes)
-            if k.op in ("argmax", "argmin"):
-                return f"{o}[...] = np.{k.op}({ins[0]}, axis={axes[0]}, keepdims=True)"
-            return f"np.{k.op}({ins[0]}, axis={axes}, keepdims=True, out={o})"
-        if isinstance(k, MatMul):
-            return f"np.matmul({ins[0]}, {ins[1]}, out={o})"
-        if isinstance(k, Gather):
-            return f"{o}[...] = _take({ins[0]}, {ins[1]}, {k.axis})"
-        if isinstance(k, ScatterAdd):
-            return f"_scatter_add({o}, {ins[0]}, {ins[1]}, {k.axis})"
-        if isinstance(k, Random):
-            counter = f"int({ins[0]})" if ins else "0"
-            return f"{o}[...] = _random_{k.dist}({k.seed}, {counter}, {k.out.shape}, {o}.dtype)"
-        raise NotImplementedError(f"the NumPy backend has no printer for {type(k).__name__}")
+    def grid(self, domain, k: int) -> str:
+        """A bind-time int64 array of axis k's indices, shaped to broadcast over `domain`."""
+        key = ("grid", tuple(domain), k)
+        if key not in self.names:
+            shape = tuple(d if i == k else 1 for i, d in enumerate(domain))
+            name = self.names[key] = f"_i{k}_{len(self.names)}"
+            self.setup.append(f"    {name} = np.arange({domain[k]}, dtype=np.int64).reshape({shape})")
+        return self.names[key]
+
+    def chain(self, c: Chain) -> str:
+        """A run-time expression (a reshape may copy, so it is evaluated at every call)."""
+        expr = self.view(c.base)
+        for kind, arg in c.steps:
+            if kind == "reshape":
+                expr = f"{expr}.reshape({arg})"
+            elif kind == "transpose":
+                expr = f"{expr}.transpose({arg})"
+            elif kind == "broadcast":
+                expr = f"np.broadcast_to({expr}, {arg})"
+            else:
+                expr = f"{expr}[{', '.join(_slice_code(a, c, n) for a, c, n in arg)}]"
+        return expr
+
+    def gather_index(self, g: Gather, domain, loads: dict) -> str:
+        """The advanced-indexing tuple that reads (or writes) a Gather over `domain`."""
+        n = g.base.shape[g.axis]
+        parts = [self.grid(domain, k) for k in range(g.axis)]
+        parts.append(f"np.mod({loads[g.index]}, {n})")
+        parts += [self.grid(domain, k) for k in range(g.axis + g.rank, len(domain))]
+        return "(" + ", ".join(parts) + ",)"
+
+    def load(self, ld, domain, loads: dict, lines: list) -> str:
+        a = ld.access
+        if isinstance(a, Chain):
+            expr = self.chain(a)
+        elif isinstance(a, Gather):
+            expr = f"{self.view(a.base)}[{self.gather_index(a, domain, loads)}]"
+        elif ld.valid is not None:
+            inner = self.view(a.slice([lo for lo, _ in ld.valid], [hi for _, hi in ld.valid], [1] * len(domain)))
+            name = self.fresh()
+            lines.append(f"{name} = _boxed({inner}, {tuple(domain)}, {tuple(ld.valid)}, {number(ld.fill, a.buffer.dtype)})")
+            return name
+        else:
+            return self.view(a)
+        name = self.fresh()
+        lines.append(f"{name} = {expr}")
+        return name
+
+    # -- kernels ---------------------------------------------------------------------
+    def loop(self, k: Loop) -> list[str]:
+        lines: list[str] = []
+        pieces = _copy_pieces(k)
+        if pieces is not None:
+            return self.pieces(k, pieces)
+        loads: dict[str, str] = {}
+        for ld in sorted(k.loads, key=lambda ld: isinstance(ld.access, Gather)):  # index loads before gathers
+            loads[ld.name] = self.load(ld, k.domain, loads, lines)
+            for name, lo, hi in k.checks:
+                if name == ld.name:
+                    lines.append(f"_check_range({loads[name]}, {lo}, {hi}, {k.label!r})")
+        body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.fresh)
+        store = k.store
+        buf = store.buffer.name
+        covers = isinstance(store, View) and _covers(store, k.domain, k.reduce)
+        if k.init is not None and not (covers and k.combine is not None and isinstance(store, View)
+                                       and all(store.strides[a] == 0 for a in k.reduce)):
+            lines.append(f"{buf}.fill({number(k.init, store.buffer.dtype)})")
+        if isinstance(store, Gather):
+            pre, value = body.value()
+            ufunc = _REDUCE[k.combine or "add"] if k.combine else None
+            index = self.gather_index(store, k.domain, loads)
+            value = f"np.broadcast_to({value}, {tuple(k.domain)})"
+            target = self.view(store.base)
+            if ufunc:
+                return lines + pre + [f"{ufunc}.at({target}, {index}, {value})"]
+            return lines + pre + [f"{target}[{index}] = {value}"]
+        if k.combine is None:
+            return lines + body.assign(self.view(store))
+        reduced = tuple(a for a in k.reduce if store.strides[a] == 0 or k.domain[a] == 1)
+        colliding = tuple(a for a in k.reduce if a not in reduced)
+        pre, value = body.value()
+        if colliding:  # e.g. the kernel taps of a fold: one accumulation per combination of their indices
+            rest = [a for a in range(len(k.domain)) if a not in colliding]
+            if not _injective([k.domain[a] for a in rest], [store.strides[a] for a in rest]) or reduced:
+                ufunc = _REDUCE[k.combine]
+                flat = self._flat_index_code(store, k.domain)
+                return lines + pre + [f"{ufunc}.at({buf}, {flat}, np.broadcast_to({value}, {tuple(k.domain)}))"]
+            idx = ", ".join(f"_c{a}" if a in colliding else ":" for a in range(len(k.domain)))
+            op = {"add": "+=", "mul": "*="}.get(k.combine)
+            value_name = self.fresh()
+            out = lines + pre + [f"{value_name} = np.broadcast_to({value}, {tuple(k.domain)})"]
+            loops = [f"for _c{a} in range({k.domain[a]}):" for a in colliding]
+            indent = ""
+            for line in loops:
+                out.append(indent + line)
+                indent += "    "
+            target = f"{self.view(store)}[{idx}]"
+            if op:
+                out.append(f"{indent}{target} {op} {value_name}[{idx}]")
+            else:
+                out.append(f"{indent}{_REDUCE[k.combine]}({target}, {value_name}[{idx}], out={target})")
+            return out
+        kept = View(store.buffer, tuple(1 if a in reduced else d for a, d in enumerate(k.domain)), store.strides, store.offset)
+        return lines + pre + [f"{_REDUCE[k.combine]}.reduce({value}, axis={reduced}, keepdims=True, out={self.view(kept)})"]
+
+    def _flat_index_code(self, store: View, domain) -> str:
+        terms = [f"{store.offset}"] + [f"{self.grid(domain, a)} * {s}" for a, s in enumerate(store.strides) if s and domain[a] > 1]
+        return f"np.broadcast_to({' + '.join(terms)}, {tuple(domain)})"
+
+    def pieces(self, k: Loop, pieces) -> list[str]:
+        """A copy whose parts come from loads valid on boxes: fill what no box covers, then copy each box."""
+        store = k.store
+        lines = []
+        covered = sum(np.prod([hi - lo for lo, hi in ld.valid]) if ld.valid else np.prod(k.domain) for ld in pieces)
+        full = int(np.prod(k.domain))
+        target = self.view(store)
+        if covered < full:
+            fill = pieces[0].fill if pieces[0].valid else 0
+            lines.append(f"{target}.fill({number(fill, store.buffer.dtype)})")
+        if k.init is not None and store.size < store.buffer.size:
+            lines.insert(0, f"{store.buffer.name}.fill({number(k.init, store.buffer.dtype)})")
+        for ld in pieces:
+            box = ld.valid or tuple((0, d) for d in k.domain)
+            lo, hi = [a for a, _ in box], [b for _, b in box]
+            src = ld.access.slice(lo, hi, [1] * len(box)) if isinstance(ld.access, View) else ld.access
+            dst = store.slice(lo, hi, [1] * len(box))
+            src_code = self.view(src) if isinstance(src, View) else self.chain(src)
+            lines.append(f"{self.view(dst)}[...] = {src_code}")
+        return lines
+
+    def gemm(self, k: Gemm) -> list[str]:
+        a, b, c = (self.view(k.operand_view(w)) for w in "abc")
+        lines = [f"np.matmul({a}, {b}, out={c})"]
+        if k.alpha != 1.0 or k.beta != 0.0:
+            raise NotImplementedError("the NumPy printer prints gemms with alpha 1 and beta 0")
+        if k.epilogue is not None:
+            raise NotImplementedError("gemm epilogues are printed once the optimiser creates them")
+        return lines
 
     def source(self, graph_hash: str = "") -> str:
         prog = self.program
         body = []
         for k in prog.kernels:
-            line = self.kernel(k)
-            body.append(f"        {line}" + (f"  # {k.label}" if k.label else ""))
-            if self.debug and k.out.buffer.dtype.kind == "f":
-                body.append(f"        _check_finite({self.view(k.out)}, {k.label!r})")
-        for target, src in prog.updates:
-            body.append(f"        {self.view(View.whole(target, src.shape))}[...] = {self.view(src)}  # update {target.name}")
-        outs = ", ".join(self.view(v) for v in prog.outputs)
+            lines = self.gemm(k) if isinstance(k, Gemm) else self.loop(k)
+            lines[-1] += f"  # {k.label}" if k.label else ""
+            body += lines
+            if self.debug and k.writes.dtype.kind == "f":
+                body.append(f"_check_finite({k.writes.name}, {k.label!r})")
         head = [
-            f'"""graphc NumPy module for graph {graph_hash[:12]} with {", ".join(f"{k}={v}" for k, v in prog.bindings.items()) or "static shapes"}.',
+            f'"""graphc NumPy module for graph {graph_hash[:12]} with '
+            f'{", ".join(f"{k}={v}" for k, v in prog.bindings.items()) or "static shapes"}.',
             "",
-            "bind(buffers) creates every view once; the returned run() executes the kernels in order.",
+            "bind(arena, externals) names every buffer and view once; the returned run() executes the kernels in order.",
             '"""',
             "import numpy as np",
             "from numpy.lib.stride_tricks import as_strided as _view",
-            "from graphc.backends.numpy.support import (_check_finite, _erf, _random_normal, _random_uniform,",
-            "                                           _scatter_add, _sigmoid, _take)",
+            "from graphc.backends.numpy.support import _boxed, _check_finite, _check_range, _erf",
             "",
             "",
-            "def bind(buffers):",
+            "def bind(arena, externals):",
         ]
-        buffers = [f"    {b.name} = buffers[{b.name!r}]  # {b.role} {b.dtype}[{b.size}]" for b in prog.buffers]
-        body = [line.replace("        ", "            ", 1) for line in body]
+        binds = [f"    {b.name} = externals[{i}]  # {b.role} {b.dtype}[{b.size}]" for i, b in enumerate(prog.externals)]
+        binds += [f"    {b.name} = arena[{b.offset}:{b.offset + b.nbytes}].view(np.{b.dtype.name})  # temp {b.dtype}[{b.size}]"
+                  for b in prog.temporaries]
         run = (["", "    def run():", "        with np.errstate(all='ignore'):  # inf/nan are data here; debug mode checks them"]
-               + (body or ["            pass"])
-               + [f"        return ({outs}{',' if len(prog.outputs) == 1 else ''})", "", "    return run", ""])
-        return "\n".join(head + buffers + self.setup + run)
+               + [("            " + line) for line in body or ["pass"]]
+               + ["", "    return run", ""])
+        return "\n".join(head + binds + self.setup + run)
+
+
+def _slice_code(start: int, step: int, n: int) -> str:
+    stop = start + step * n
+    return f"{start}:{'' if stop < 0 else stop}:{step}"
+
+
+def _covers(store: View, domain, reduce) -> bool:
+    """True when the store reaches every element of its buffer."""
+    live = [(d, s) for d, s in zip(domain, store.strides) if s and d > 1]
+    size = int(np.prod([d for d, _ in live] or [1]))
+    return store.offset == 0 and size == store.buffer.size and _injective([d for d, _ in live], [s for _, s in live])
+
+
+def _copy_pieces(k: Loop):
+    """The loads of a Loop that only copies: one load (maybe boxed), or a choice of boxed loads by position
+    along one axis (a concatenation); None for any other Loop."""
+    if k.combine is not None or not isinstance(k.store, View) or k.checks:
+        return None
+    if any(not isinstance(ld.access, (View, Chain)) for ld in k.loads):
+        return None
+    ops, out = k.body.ops, k.body.out
+    by_name = {ld.name: ld for ld in k.loads}
+    if ops[out].op == "arg":
+        ld = by_name[ops[out].value]
+        return [ld] if ld.valid is not None and isinstance(ld.access, View) else None
+    if not all(ld.valid is not None and isinstance(ld.access, View) for ld in k.loads):
+        return None
+    chosen, i = [], out
+    while ops[i].op == "where":
+        cond, then, other = ops[i].args
+        c = ops[cond]
+        if c.op != "lt" or ops[c.args[0]].op != "axis" or ops[c.args[1]].op != "const" or ops[then].op != "arg":
+            return None
+        chosen.append(by_name[ops[then].value])
+        i = other
+    if ops[i].op != "arg" or not chosen:
+        return None
+    return chosen + [by_name[ops[i].value]]

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import sympy
 
-from .. import dtypes, scalar, shapes
+from .. import dtypes, scalar, scalar_ops, shapes
 from ..errors import DTypeError
 from .registry import Op, register
 
@@ -98,15 +98,21 @@ class Elementwise(Op):
             arrays = [a.astype(dtypes.DEFAULT_FLOAT) if a.dtype.kind in "biu" else a for a in arrays]
         if self.numpy_fn is not None:
             return self.numpy_fn(*arrays, **attrs)
-        return scalar.evaluate(self.formula(**attrs), dict(zip(scalar.arg_symbols(self.arity), arrays)))
+        in_dtypes = [a.dtype for a in arrays]
+        out = _result_dtype(self.result, in_dtypes, self.name)
+        return scalar_ops.evaluate_formula(self.formula(**attrs), scalar.arg_symbols(self.arity), arrays,
+                                           self.compute_dtype(in_dtypes, out), out)
 
     def vjp(self, g, y, *inputs, **attrs):
         return _elementwise_vjp(g, y, inputs, scalar.arg_symbols(self.arity), self.derivatives(**attrs))
 
-    def lower(self, ctx, *views, **attrs):
-        from ..lower import lower_map
+    def compute_dtype(self, in_dtypes, out_dtype):
+        """The dtype the formula's arithmetic happens in: the result's, or the operands' for a comparison."""
+        return dtypes.promote(*in_dtypes) if self.result == BOOL else out_dtype
 
-        return lower_map(ctx, self.lowering_formula(**attrs), scalar.arg_symbols(self.arity), views)
+    def lower(self, ctx, *accesses, **attrs):
+        compute = self.compute_dtype([a.buffer.dtype for a in accesses], ctx.node.dtype)
+        return ctx.elementwise(self.lowering_formula(**attrs), scalar.arg_symbols(self.arity), accesses, compute)
 
 
 class Expr(Op):
@@ -130,15 +136,18 @@ class Expr(Op):
         return dtype
 
     def reference(self, *arrays, fn, dtype):
-        return scalar.evaluate(fn.expr, dict(zip(fn.variables, arrays)))
+        if dtype == dtypes.bool_:
+            return scalar_ops.evaluate_formula(fn.expr, fn.variables, arrays, dtypes.promote(*(a.dtype for a in arrays)), dtype)
+        # float64 operands (the interpreter's float64 mode, for finite differences) keep their precision
+        wide = dtypes.promote(dtype, *(a.dtype for a in arrays if dtypes.is_float(a.dtype))) if dtypes.is_float(dtype) else dtype
+        return scalar_ops.evaluate_formula(fn.expr, fn.variables, arrays, wide, wide)
 
     def vjp(self, g, y, *inputs, fn, dtype):
         return _elementwise_vjp(g, y, inputs, fn.variables, tuple(sympy.diff(fn.expr, v) for v in fn.variables))
 
-    def lower(self, ctx, *views, fn, dtype):
-        from ..lower import lower_map
-
-        return lower_map(ctx, fn.expr, fn.variables, views)
+    def lower(self, ctx, *accesses, fn, dtype):
+        compute = dtype if dtype != dtypes.bool_ else dtypes.promote(*(a.buffer.dtype for a in accesses))
+        return ctx.elementwise(fn.expr, fn.variables, accesses, compute)
 
 
 EXPR = register(Expr)

@@ -32,10 +32,7 @@ class Iota(Op):
         return np.broadcast_to(np.arange(shape[axis], dtype=dtype).reshape(view), shape)
 
     def lower(self, ctx, *, shape, axis, dtype):
-        line = ctx.buffer((shape[axis],), dtype, role="const", data=np.arange(shape[axis], dtype=dtype))
-        view = [1] * len(shape)
-        view[axis] = shape[axis]
-        return line.reshape(tuple(view)).broadcast_to(shape)
+        return ctx.map_body((), lambda b, ops: b.axis(axis))
 
 
 class Take(Op):
@@ -63,10 +60,11 @@ class Take(Op):
         return np.take(x, idx, axis=axis)
 
     def lower(self, ctx, x, idx, *, axis):
-        from ..program import Gather
-
         out = ctx.out()
-        ctx.emit(Gather(out, (x, idx), axis=axis))
+        n, r = x.shape[axis], len(idx.shape)
+        loads = [ctx.load("ix", _spread(ctx, idx, axis, out.shape)), ctx.load("x", ctx.gather(x, axis, "ix", r, out.shape))]
+        ctx.loop(out.shape, loads, ctx.body(loads[1:], lambda b, ops: ops[0], out.buffer.dtype), out,
+                 checks=(("ix", -n, n),))
         return out
 
     def vjp(self, g, y, x, idx, *, axis):
@@ -96,10 +94,12 @@ class TakeAdjoint(Op):
         return out
 
     def lower(self, ctx, g, idx, *, axis, size):
-        from ..program import ScatterAdd
-
-        out = ctx.fill(ctx.out(), 0.0)
-        ctx.emit(ScatterAdd(out, (g, idx), axis=axis))
+        out = ctx.out()
+        r = len(idx.shape)
+        loads = [ctx.load("ix", _spread(ctx, idx, axis, g.shape)), ctx.load("g", g)]
+        ctx.loop(g.shape, loads, ctx.body(loads[1:], lambda b, ops: ops[0], out.buffer.dtype),
+                 ctx.gather(out, axis, "ix", r, g.shape), reduce=tuple(range(axis, axis + r)), combine="add",
+                 checks=(("ix", -size, size),))
         return out
 
     def vjp(self, c, y, g, idx, *, axis, size):
@@ -107,6 +107,13 @@ class TakeAdjoint(Op):
 
     def vjp_label(self, index, out, inputs):
         return f"{out} gathered at the indices {inputs[1]}" if index == 0 else "none (indices)"
+
+
+def _spread(ctx, idx, axis, domain):
+    """The indices as an access over `domain`, whose axes [axis, axis + idx.ndim) are the index's axes."""
+    r = len(idx.shape)
+    placed = ctx.reshape(idx, (1,) * axis + tuple(idx.shape) + (1,) * (len(domain) - axis - r))
+    return ctx.broadcast(placed, domain)
 
 
 IOTA, TAKE, TAKE_ADJOINT = register(Iota), register(Take), register(TakeAdjoint)

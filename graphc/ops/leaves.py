@@ -103,7 +103,8 @@ class Parameter(Op):
         return var.value
 
     def lower(self, ctx, *, var):
-        return ctx.buffer(var.shape, var.dtype, role="param", name="p_" + "".join(c if c.isalnum() else "_" for c in var.name), var=var)
+        role = "state" if var.role == "state" else "param"  # optimiser state follows the parameters in the calling convention
+        return ctx.buffer(var.shape, var.dtype, role=role, name="p_" + "".join(c if c.isalnum() else "_" for c in var.name), var=var)
 
 
 class Const(Op):

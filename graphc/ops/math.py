@@ -127,10 +127,7 @@ class Where(Op):
         return np.where(cond, a, b)
 
     def lower(self, ctx, cond, a, b):
-        from ..lower import lower_map
-
-        c, x, y = sympy.Symbol("c"), *scalar.arg_symbols(2)
-        return lower_map(ctx, Piecewise((x, c), (y, True)), (c, x, y), (cond, a, b))
+        return ctx.map_body((cond, a, b), lambda bld, ops: bld.where(*ops))
 
     def vjp(self, g, y, cond, a, b):
         from .reduce import sum_to_shape
@@ -162,9 +159,7 @@ class Cast(Op):
         return x.astype(dtype)
 
     def lower(self, ctx, x, *, dtype):
-        from ..lower import lower_map
-
-        return lower_map(ctx, scalar.X, (scalar.X,), (x,))
+        return ctx.map_body((x,), lambda bld, ops: ops[0])
 
     def vjp(self, g, y, x, *, dtype):
         if not (dtypes.is_float(x.dtype) and dtypes.is_float(dtype)):

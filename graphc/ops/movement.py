@@ -5,6 +5,7 @@ import numpy as np
 import sympy
 
 from .. import dtypes, shapes
+from ..scalar_ops import INDEX
 from ..errors import ShapeError
 from .registry import Op, composite, register
 
@@ -169,8 +170,8 @@ class Unslice(Op):
         return out
 
     def lower(self, ctx, g, *, shape, starts, stops, steps):
-        out = ctx.fill(ctx.out(), 0.0)
-        ctx.copy(g, out.slice(starts, stops, steps))
+        out = ctx.out()
+        ctx.copy(g, out.slice(starts, stops, steps), init=0)
         return out
 
     def vjp(self, c, y, g, *, shape, starts, stops, steps):
@@ -211,9 +212,7 @@ class Pad(Op):
         return np.pad(x, pads, constant_values=np.asarray(value).astype(x.dtype))
 
     def lower(self, ctx, x, *, pads, value):
-        out = ctx.fill(ctx.out(), value)
-        ctx.copy(x, out.slice(tuple(a for a, _ in pads), tuple(a + d for (a, _), d in zip(pads, x.shape)), (1,) * len(pads)))
-        return out
+        return ctx.padded(x, pads, value)
 
     def vjp(self, g, y, x, *, pads, value):
         return [SLICE(g, starts=tuple(a for a, _ in pads), stops=tuple(shapes.simplify_dim(a + d) for (a, _), d in zip(pads, x.shape)),
@@ -243,13 +242,23 @@ class Concat(Op):
         return np.concatenate(xs, axis=axis)
 
     def lower(self, ctx, *xs, axis):
-        out, offset = ctx.out(), 0
-        for x in xs:
+        """One Loop over the output: each input is a load valid on its part of the axis, chosen by position."""
+        out, offset, loads = ctx.out(), 0, []
+        for i, x in enumerate(xs):
             end = offset + x.shape[axis]
-            starts = tuple(offset if i == axis else 0 for i in range(len(x.shape)))
-            stops = tuple(end if i == axis else d for i, d in enumerate(out.shape))
-            ctx.copy(x, out.slice(starts, stops, (1,) * len(x.shape)))
+            starts = tuple(offset if k == axis else 0 for k in range(len(out.shape)))
+            box = tuple((offset, end) if k == axis else (0, d) for k, d in enumerate(out.shape))
+            loads.append(ctx.load(f"a{i}", ctx.materialize(x).placed(out.shape, starts), box))
             offset = end
+
+        def choose(b, ops):
+            value, bound = ops[-1], offset - xs[-1].shape[axis]
+            for part, x in zip(reversed(ops[:-1]), reversed(xs[:-1])):
+                value = b.where(b.compare("lt", b.axis(axis), b.const(bound, INDEX)), part, value)
+                bound -= x.shape[axis]
+            return value
+
+        ctx.loop(out.shape, loads, ctx.body(loads, choose, out.buffer.dtype), out)
         return out
 
     def vjp(self, g, y, *xs, axis):

@@ -57,7 +57,7 @@ class Unfold(Op):
         return np.ascontiguousarray(win[index])
 
     def lower(self, ctx, x, *, kernel, stride, dilation):
-        return x.windows(kernel, stride, dilation)
+        return ctx.windows(x, kernel, stride, dilation)
 
     def vjp(self, g, y, x, *, kernel, stride, dilation):
         return [FOLD(g, size=x.shape[2:], kernel=kernel, stride=stride, dilation=dilation)]
@@ -87,10 +87,11 @@ class Fold(Op):
         return out
 
     def lower(self, ctx, cols, *, size, kernel, stride, dilation):
-        out = ctx.fill(ctx.out(), 0.0)
-        windows = out.windows(kernel, stride, dilation)
-        for pos in itertools.product(*(range(kk) for kk in kernel)):  # one accumulating map per kernel tap
-            ctx.copy(_tap(cols, pos), _tap(windows, pos), accumulate=True)
+        """One scatter-add Loop over the windows: windows that overlap add into the same elements."""
+        out = ctx.out()
+        loads = [ctx.load("a0", cols)]
+        ctx.loop(cols.shape, loads, ctx.body(loads, lambda b, ops: ops[0], out.buffer.dtype),
+                 out.windows(kernel, stride, dilation), reduce=tuple(range(2, len(cols.shape))), combine="add")
         return out
 
     def vjp(self, c, y, cols, *, size, kernel, stride, dilation):
@@ -101,14 +102,6 @@ class Fold(Op):
 
 
 UNFOLD, FOLD = register(Unfold), register(Fold)
-
-
-def _tap(view, pos):
-    """The (N, C, *out) view of one kernel tap `pos` of a (N, C, *out, *kernel) window view."""
-    k = len(pos)
-    head = len(view.shape) - k
-    sliced = view.slice((0,) * head + tuple(pos), view.shape[:head] + tuple(p + 1 for p in pos), (1,) * len(view.shape))
-    return sliced.reshape(view.shape[:head])
 
 
 def unfold(x, kernel, stride=1, dilation=1, name=None):

@@ -8,6 +8,7 @@ import itertools
 import numpy as np
 
 from .. import dtypes, shapes
+from ..scalar_ops import INDEX, U64
 from ..errors import DTypeError
 from .registry import Op, composite, register
 
@@ -73,11 +74,23 @@ class RandomOp(Op):
         return [None] * len(counter)
 
     def lower(self, ctx, *counter, shape, seed, dtype):
-        from ..program import Random
+        """The generator as integer scalar operations: element i is SplitMix64(key + position·φ)."""
 
-        out = ctx.out()
-        ctx.emit(Random(out, tuple(counter), dist=self.name.removeprefix("random_"), seed=seed))
-        return out
+        def build(b, ops):
+            key = b.const(seed * int(GOLDEN) % 2 ** 64, U64)
+            if ops:
+                key = b.binary("add", key, b.binary("mul", b.cast(ops[0], U64), b.const(int(COUNTER_MIX), U64)))
+            flat = b.const(0, INDEX)
+            for k, stride in enumerate(_contiguous(shape)):
+                flat = b.binary("add", flat, b.binary("mul", b.axis(k), b.const(stride, INDEX)))
+            return self.sample(b, lambda position: _splitmix64(b, b.binary("add", key, b.binary(
+                "mul", position(b.cast(flat, U64)), b.const(int(GOLDEN), U64)))), dtype)
+
+        return ctx.map_body(counter, build)
+
+    def sample(self, b, bits_at, dtype):
+        """The sample's Body from `bits_at(position)`, the random bits at a 1-based position."""
+        raise NotImplementedError
 
 
 class Uniform(RandomOp):
@@ -88,6 +101,9 @@ class Uniform(RandomOp):
     def reference(self, *counter, shape, seed, dtype):
         return uniform_samples(seed, int(counter[0]) if counter else 0, shape, dtype)
 
+    def sample(self, b, bits_at, dtype):
+        return _unit(b, bits_at(lambda i: b.binary("add", i, b.const(1, U64))), dtype)
+
 
 class Normal(RandomOp):
     """Standard normal samples of `shape` (Box-Muller on consecutive pairs of uniforms)."""
@@ -96,6 +112,37 @@ class Normal(RandomOp):
 
     def reference(self, *counter, shape, seed, dtype):
         return normal_samples(seed, int(counter[0]) if counter else 0, shape, dtype)
+
+    def sample(self, b, bits_at, dtype):
+        f64 = np.dtype(np.float64)
+        two_i = lambda i: b.binary("mul", i, b.const(2, U64))  # noqa: E731
+        u0 = _unit(b, bits_at(lambda i: b.binary("add", two_i(i), b.const(1, U64))), f64)
+        u1 = _unit(b, bits_at(lambda i: b.binary("add", two_i(i), b.const(2, U64))), f64)
+        r = b.unary("sqrt", b.binary("mul", b.const(-2.0, f64), b.unary("log1p", b.unary("neg", u0))))
+        z = b.binary("mul", r, b.unary("cos", b.binary("mul", b.const(2 * np.pi, f64), u1)))
+        return b.cast(z, dtype)
+
+
+def _contiguous(shape):
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= max(d, 1)
+    return list(reversed(strides))
+
+
+def _splitmix64(b, z):
+    """splitmix64 (above) as scalar operations of a Body."""
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        z = b.binary("mul", b.binary("xor", z, b.binary("shr", z, b.const(shift, U64))), b.const(mult, U64))
+    return b.binary("xor", z, b.binary("shr", z, b.const(31, U64)))
+
+
+def _unit(b, bits, dtype):
+    """unit_uniform (above) as scalar operations: the top 24 or 53 bits, scaled into [0, 1)."""
+    dtype = np.dtype(dtype)
+    keep, scale = (40, 2.0 ** -24) if dtype == np.float32 else (11, 2.0 ** -53)
+    return b.binary("mul", b.cast(b.binary("shr", bits, b.const(keep, U64)), dtype), b.const(scale, dtype))
 
 
 UNIFORM, NORMAL = register(Uniform), register(Normal)

@@ -1,10 +1,12 @@
 """Reductions over any set of axes (sum, mean, max, min, prod, argmax, argmin) and their composites."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy
 
-from .. import dtypes, scalar, shapes
+from .. import dtypes, scalar, scalar_ops, shapes
 from ..errors import DTypeError
 from .registry import Op, composite, register
 
@@ -29,13 +31,15 @@ class Reduce(Op):
     def reference(self, x, *, axes, keepdims):
         return np.asarray(type(self).numpy_fn(x, axis=axes, keepdims=keepdims))
 
-    def lower(self, ctx, x, *, axes, keepdims):
-        kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-        out = ctx.buffer(kept, ctx.node.dtype)
-        from ..program import Reduce as ReduceKernel
+    combine = "add"
 
-        ctx.emit(ReduceKernel(out, (x,), op=self.name, axes=axes))
+    def lower(self, ctx, x, *, axes, keepdims):
+        out = self.lower_kept(ctx, x, axes)
         return out if keepdims else out.reshape(tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+    def lower_kept(self, ctx, x, axes):
+        """The reduction into a buffer of x's shape with the reduced axes at 1."""
+        return ctx.reduce(x, axes, self.combine, ctx.node.dtype)
 
     def _kept(self, t, x, axes, keepdims):
         """`t` (a reduced result or its cotangent) with the reduced axes restored as size 1."""
@@ -61,6 +65,12 @@ class Sum(Reduce):
 
 class Mean(Reduce):
     name, numpy_fn = "mean", np.mean
+
+    def lower_kept(self, ctx, x, axes):  # a sum, then one division by the count (as np.mean computes it)
+        total = ctx.reduce(x, axes, "add", ctx.node.dtype)
+        count = math.prod(x.shape[a] for a in axes)
+        return ctx.map_body((total,), lambda b, ops: b.binary("div", ops[0], b.const(count, ctx.node.dtype)),
+                            shape=total.shape)
 
     def dtype(self, x, **attrs):
         return x.dtype if dtypes.is_float(x.dtype) else dtypes.DEFAULT_FLOAT
@@ -97,15 +107,15 @@ class MaxMin(Reduce):
 
 
 class Max(MaxMin):
-    name, numpy_fn = "max", np.max
+    name, numpy_fn, combine = "max", np.max, "max"
 
 
 class Min(MaxMin):
-    name, numpy_fn = "min", np.min
+    name, numpy_fn, combine = "min", np.min, "min"
 
 
 class Prod(Reduce):
-    name, numpy_fn = "prod", np.prod
+    name, numpy_fn, combine = "prod", np.prod, "mul"
 
     def vjp(self, g, y, x, *, axes, keepdims):
         # d prod / d x_i = product of the others, computed without dividing by zero:
@@ -152,13 +162,32 @@ class ArgReduce(Reduce):
     def vjp(self, g, y, x, **attrs):
         return [None]
 
+    def lower_kept(self, ctx, x, axes):
+        """Two reductions: the extreme value m, then the least index i with x[i] = m (or x[i] NaN, which
+        the extreme then is: max and min propagate NaN), so the first occurrence wins as in NumPy."""
+        (axis,) = axes
+        extreme = ctx.reduce(x, axes, self.combine, x.buffer.dtype)
+        n = x.shape[axis]
+
+        def first_hit(b, ops):
+            v, m = ops
+            hit = b.emit("or", (b.compare("eq", v, m), b.compare("ne", v, v)), scalar_ops.BOOL)
+            return b.where(hit, b.axis(axis), b.const(n, scalar_ops.INDEX))
+
+        kept = tuple(1 if i == axis else d for i, d in enumerate(x.shape))
+        index = ctx.buffer(kept, dtypes.int64)
+        loads = [ctx.load("a0", x), ctx.load("a1", extreme.broadcast_to(x.shape))]
+        ctx.loop(x.shape, loads, ctx.body(loads, first_hit, dtypes.int64), index.broadcast_to(x.shape),
+                 reduce=axes, combine="min")
+        return index
+
 
 class ArgMax(ArgReduce):
-    name, numpy_fn = "argmax", np.argmax
+    name, numpy_fn, combine = "argmax", np.argmax, "max"
 
 
 class ArgMin(ArgReduce):
-    name, numpy_fn = "argmin", np.argmin
+    name, numpy_fn, combine = "argmin", np.argmin, "min"
 
 
 SUM, MEAN, MAX, MIN, PROD = (register(c) for c in (Sum, Mean, Max, Min, Prod))

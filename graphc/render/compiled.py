@@ -1,22 +1,22 @@
 """The compiled view: a lowered Program drawn as kernels (nodes) joined by the buffers they pass (edges).
 
 Edges run from the kernel that last wrote a buffer to each kernel that reads it, coloured by
-the buffer's role (input, param, const, temp); a second write into a buffer (an accumulating
-Map, a copy into a filled buffer) is a dotted edge from the previous writer. Two hooks wait
-for passes that do not exist yet: fusion groups (`program.groups`, lists of kernel indices)
-are drawn as clusters, and arena slots (`buffer.offset`) are shown on buffer labels.
+the buffer's role (input, param, state, const, temp, output). Every buffer has one writer, so
+each edge names the buffer it carries; parameter updates are the last kernels. Fusion groups
+(`program.groups`, lists of kernel indices) are drawn as clusters, and arena slots
+(`buffer.offset`) are shown on buffer labels.
 """
 from __future__ import annotations
 
-import sympy
-
 from ..errors import RenderError
-from ..program import Fill, Gather, Map, MatMul, Program, Random, Reduce, ScatterAdd
-from .formulas import fmt
+from ..program import Gemm, Loop, Program
 from .scene import Scene
 
-ROLE_COLOR = {"input": "#2563eb", "param": "#b45309", "const": "#6b7280", "temp": "#111827", "output": "#059669"}
-ROLE_FILL = {"input": "#dbeafe", "param": "#fde68a", "const": "#f3f4f6", "temp": "#ffffff", "output": "#d1fae5"}
+ROLE_COLOR = {"input": "#2563eb", "param": "#b45309", "state": "#92400e", "const": "#6b7280", "temp": "#111827",
+              "output": "#059669"}
+ROLE_FILL = {"input": "#dbeafe", "param": "#fde68a", "state": "#fef3c7", "const": "#f3f4f6", "temp": "#ffffff",
+             "output": "#d1fae5"}
+_INFIX = {"add": "+", "sub": "−", "mul": "·", "div": "/", "lt": "<", "le": "≤", "eq": "=", "ne": "≠"}
 
 
 def program_of(target) -> Program:
@@ -31,12 +31,12 @@ def program_of(target) -> Program:
     if graph is None:
         raise RenderError(f"the compiled view draws a compiled function (gc.compile) or a Program, not {type(target).__name__}")
     from .. import shapes
-    from ..lower import lower
+    from ..pipeline import compile_program
 
     if any(shapes.free_symbols(n.shape) for n in graph.inputs):
         raise RenderError("the compiled view shows the program of one call's shapes: call the function once "
                           "(with backend='numpy') before rendering it")
-    return lower(graph, {}, target.n_outputs, target.updates)
+    return compile_program(graph, {}, target.n_outputs, target.updates)
 
 
 def fusion_groups(program) -> list:
@@ -50,24 +50,40 @@ def arena_slot(buf) -> str:
     return f" @{offset}" if offset is not None else ""
 
 
+def body_text(body, names: dict) -> str:
+    """A Body as a one-line formula over the buffers' names (shared values are spelled out again)."""
+    def text(i, depth=0):
+        o = body.ops[i]
+        if o.op == "const":
+            return f"{o.value:g}" if isinstance(o.value, float) else str(o.value)
+        if o.op == "arg":
+            return names.get(o.value, o.value)
+        if o.op == "axis":
+            return f"i{o.value}"
+        if depth > 6:
+            return "…"
+        args = [text(a, depth + 1) for a in o.args]
+        if o.op in _INFIX:
+            return f"({args[0]} {_INFIX[o.op]} {args[1]})"
+        if o.op == "neg":
+            return f"−{args[0]}"
+        if o.op == "cast":
+            return f"{o.dtype.name}({args[0]})"
+        return f"{o.op}({', '.join(args)})"
+
+    out = text(body.out)
+    return out[1:-1] if out.startswith("(") and out.endswith(")") else out
+
+
 def _kernel_lines(i, k) -> list:
-    kind = type(k).__name__
-    if isinstance(k, Map):
-        subs = {a: sympy.Symbol(v.buffer.name) for a, v in zip(k.args, k.inputs)}
-        body = fmt(k.body.xreplace(subs)) if k.body is not None else "?"
-        detail = f"{k.out.buffer.name} {'+=' if k.accumulate else '='} {body}"
-    elif isinstance(k, Reduce):
-        detail = f"{k.op} over axes {tuple(k.axes)}"
-    elif isinstance(k, MatMul):
-        detail = f"{k.out.buffer.name} = {k.inputs[0].buffer.name} @ {k.inputs[1].buffer.name}"
-    elif isinstance(k, Fill):
-        detail = f"{k.out.buffer.name} = {k.value:g}"
-    elif isinstance(k, (Gather, ScatterAdd)):
-        detail = f"axis {k.axis}"
-    elif isinstance(k, Random):
-        detail = f"{k.dist} (seed {k.seed})"
+    if isinstance(k, Gemm):
+        t = lambda flag: "ᵀ" if flag else ""  # noqa: E731
+        kind = "Gemm"
+        detail = f"{k.c.buffer.name} = {k.a.buffer.name}{t(k.trans_a)} @ {k.b.buffer.name}{t(k.trans_b)}"
     else:
-        detail = ""
+        kind = "Loop" if not k.combine else f"Loop ({k.combine} over axes {tuple(k.reduce)})"
+        names = {ld.name: ld.buffer.name for ld in k.loads}
+        detail = f"{k.store.buffer.name} = {body_text(k.body, names)}"
     lines = [f"#{i} {kind}"]
     if detail:
         lines.append(detail if len(detail) <= 60 else detail[:57] + "...")
@@ -76,8 +92,8 @@ def _kernel_lines(i, k) -> list:
     return lines
 
 
-def _view_text(v) -> str:
-    return f"{v.buffer.name}{arena_slot(v.buffer)} {list(v.shape)}"
+def _view_text(access) -> str:
+    return f"{access.buffer.name}{arena_slot(access.buffer)} {list(access.shape)}"
 
 
 def compiled_scene(program: Program, rankdir: str = "TB") -> Scene:
@@ -101,21 +117,16 @@ def compiled_scene(program: Program, rankdir: str = "TB") -> Scene:
         key = f"k{i}"
         cluster = (f"fusion group {group_of[i]}",) if i in group_of else ()
         s.node(key, _kernel_lines(i, k), cluster=cluster, shape="box", style="filled,rounded", fillcolor="#f9fafb")
-        for v in k.inputs:
-            role = v.buffer.role
-            s.edge(read(v.buffer), key, _view_text(v), color=ROLE_COLOR.get(role, "black"), fontcolor=ROLE_COLOR.get(role, "black"))
-        out = k.out.buffer
-        if out.id in writer:
-            s.edge(writer[out.id], key, f"{out.name} (written again)", style="dotted", color=ROLE_COLOR.get(out.role, "black"))
-        writer[out.id] = key
-    for j, v in enumerate(program.outputs):
+        accesses = [ld.access for ld in k.loads] if isinstance(k, Loop) else [k.operand_view("a"), k.operand_view("b")]
+        for access in accesses:
+            role = access.buffer.role
+            s.edge(read(access.buffer), key, _view_text(access), color=ROLE_COLOR.get(role, "black"),
+                   fontcolor=ROLE_COLOR.get(role, "black"))
+        writer[k.writes.id] = key
+    for j, (buf, shape) in enumerate(program.outputs):
         s.node(f"out{j}", [f"output {j}"], shape="oval", style="filled",
                fillcolor=ROLE_FILL["output"], color=ROLE_COLOR["output"])
-        s.edge(read(v.buffer), f"out{j}", _view_text(v), color=ROLE_COLOR["output"], fontcolor=ROLE_COLOR["output"])
-    for j, (target, v) in enumerate(program.updates):
-        s.node(f"upd{j}", [f"update {target.name}"], shape="oval", style="filled", fillcolor=ROLE_FILL["param"],
-               color=ROLE_COLOR["param"])
-        s.edge(read(v.buffer), f"upd{j}", _view_text(v), color=ROLE_COLOR["param"], fontcolor=ROLE_COLOR["param"])
-    legend = " ".join(f'<font color="{ROLE_COLOR[r]}">{r}</font>' for r in ("input", "param", "const", "temp", "output"))
+        s.edge(read(buf), f"out{j}", f"{buf.name} {list(shape)}", color=ROLE_COLOR["output"], fontcolor=ROLE_COLOR["output"])
+    legend = " ".join(f'<font color="{ROLE_COLOR[r]}">{r}</font>' for r in ("input", "param", "state", "const", "temp", "output"))
     s.graph_attrs.update(label=f"<kernels (boxes) and the buffers they pass (edges), by role: {legend}>", labelloc="t")
     return s
