@@ -16,7 +16,7 @@ import sympy
 
 from . import dtypes, scalar_ops, shapes
 from .ir import Graph, Node, interpret
-from .program import Buffer, Gather, Gemm, Load, Loop, Operand, Program, View
+from .program import Buffer, Chain, Gather, Gemm, Load, Loop, Operand, Program, View
 from .shapes import concretize
 from .scalar_ops import Builder
 
@@ -31,6 +31,7 @@ class LoweringContext:
         self._ids = itertools.count()
         self._names: set[str] = set()
         self.node: Node | None = None
+        self._copies: dict[tuple, View] = {}
 
     @property
     def label(self) -> str:
@@ -127,7 +128,16 @@ class LoweringContext:
 
     def materialize(self, access) -> View:
         """`access` as a View: itself when it is one, else a copy."""
-        return access if isinstance(access, View) else self.copy(access)
+        return access if isinstance(access, View) else self.contiguous(access)
+
+    def contiguous(self, access) -> View:
+        """A contiguous copy of `access`, made once per lowering: a second request (the backward pass reading
+        the im2col matrix the forward pass built, say) gets the same buffer."""
+        key = access.key()
+        hit = self._copies.get(key)
+        if hit is None:
+            hit = self._copies[key] = self.copy(access)
+        return hit
 
     def reduce(self, x, axes, combine: str, dtype, body=None) -> View:
         """combine-reduce `x` over `axes` into a fresh buffer of x's shape with those axes at 1.
@@ -161,13 +171,23 @@ class LoweringContext:
             v = self.broadcast(v, batch + (rows, cols))
             layout = _gemm_layout(v, rows, cols) if isinstance(v, View) else None
             if layout is None:  # not a BLAS matrix (a chain, or no unit stride): copy once, contiguous
-                v = self.copy(v)
+                v = self._matrix(v)
                 layout = _gemm_layout(v, rows, cols)
             ops.append((v, *layout))
         (av, ta, lda), (bv, tb, ldb) = ops
         self.emit(Gemm(Operand(av.buffer, av.offset, av.strides[:-2]), Operand(bv.buffer, bv.offset, bv.strides[:-2]),
                        Operand(out.buffer, 0, out.strides[:-2]), tuple(batch), m, n, k, ta, tb, lda, ldb, max(n, 1)))
         return out
+
+    def _matrix(self, access) -> View:
+        """A BLAS-ready View of `access`: a chain ending in a swap of its last two axes is materialised without
+        the swap (which the Gemm then reads as a transposition), so Xᵀ and X share one copy."""
+        n = len(access.shape)
+        swap = tuple(range(n - 2)) + (n - 1, n - 2)
+        if isinstance(access, Chain) and access.steps[-1] == ("transpose", swap):
+            inner = Chain(access.base, access.steps[:-1], _unswapped(access.shape)) if len(access.steps) > 1 else access.base
+            return self.contiguous(inner).transpose(swap)
+        return self.contiguous(access)
 
     # -- accesses --------------------------------------------------------------------
     def broadcast(self, access, shape):
@@ -195,6 +215,10 @@ class LoweringContext:
         b = Builder()
         self.loop(out.shape, [Load("a0", shifted, box, value)], b.build(b.arg("a0", x.buffer.dtype)), out)
         return out
+
+
+def _unswapped(shape):
+    return tuple(shape[:-2]) + (shape[-1], shape[-2])
 
 
 def _gemm_layout(v: View, rows: int, cols: int):

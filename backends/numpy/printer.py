@@ -16,6 +16,7 @@ from graphc.program import Chain, Gather, Gemm, Loop, Program, View
 from .spelling import BodyPrinter, number
 
 _REDUCE = {"add": "np.add", "mul": "np.multiply", "max": "np.maximum", "min": "np.minimum"}
+SMALL_REDUCTION = 16  # reductions over at most this many points are printed as elementwise combines
 
 
 def _injective(shape, strides) -> bool:
@@ -110,6 +111,9 @@ class ModulePrinter:
         pieces = _copy_pieces(k)
         if pieces is not None:
             return self.pieces(k, pieces)
+        pulled = _pulled_back_copy(k)
+        if pulled is not None:  # one copy, written through a reshaped view of the destination
+            return [f"{self.view(pulled[0])}[...] = {self.view(pulled[1])}"]
         loads: dict[str, str] = {}
         for ld in sorted(k.loads, key=lambda ld: isinstance(ld.access, Gather)):  # index loads before gathers
             loads[ld.name] = self.load(ld, k.domain, loads, lines)
@@ -158,8 +162,22 @@ class ModulePrinter:
             else:
                 out.append(f"{indent}{_REDUCE[k.combine]}({target}, {value_name}[{idx}], out={target})")
             return out
-        kept = View(store.buffer, tuple(1 if a in reduced else d for a, d in enumerate(k.domain)), store.strides, store.offset)
-        return lines + pre + [f"{_REDUCE[k.combine]}.reduce({value}, axis={reduced}, keepdims=True, out={self.view(kept)})"]
+        kept = self.view(View(store.buffer, tuple(1 if a in reduced else d for a, d in enumerate(k.domain)), store.strides,
+                              store.offset))
+        taps = int(np.prod([k.domain[a] for a in reduced]))
+        if 1 < taps <= SMALL_REDUCTION:  # a few window taps: elementwise combines beat a strided ufunc.reduce
+            if not value.isidentifier():
+                name = self.fresh()
+                pre = pre + [f"{name} = {value}"]
+                value = name
+            terms = []
+            for tap in itertools.product(*(range(k.domain[a]) for a in reduced)):
+                at = dict(zip(reduced, tap))
+                terms.append(f"{value}[{', '.join(f'{at[a]}:{at[a] + 1}' if a in at else ':' for a in range(len(k.domain)))}]")
+            ufunc = _REDUCE[k.combine]
+            out = [f"{ufunc}({terms[0]}, {terms[1]}, out={kept})"] + [f"{ufunc}({kept}, {t}, out={kept})" for t in terms[2:]]
+            return lines + pre + out
+        return lines + pre + [f"{_REDUCE[k.combine]}.reduce({value}, axis={reduced}, keepdims=True, out={kept})"]
 
     def _flat_index_code(self, store: View, domain) -> str:
         terms = [f"{store.offset}"] + [f"{self.grid(domain, a)} * {s}" for a, s in enumerate(store.strides) if s and domain[a] > 1]
@@ -236,6 +254,27 @@ def _covers(store: View, domain, reduce) -> bool:
     live = [(d, s) for d, s in zip(domain, store.strides) if s and d > 1]
     size = int(np.prod([d for d, _ in live] or [1]))
     return store.offset == 0 and size == store.buffer.size and _injective([d for d, _ in live], [s for _, s in live])
+
+
+def _pulled_back_copy(k: Loop):
+    """(destination view, source view) when the Loop copies a Chain into a View whose inverse steps are all
+    strided views of the destination, so NumPy copies once, straight into place; None otherwise."""
+    if k.combine is not None or k.init is not None or k.checks or len(k.loads) != 1 or not k.body.is_arg():
+        return None
+    ld, dst = k.loads[0], k.store
+    if not isinstance(ld.access, Chain) or ld.valid is not None or not isinstance(dst, View):
+        return None
+    chain = ld.access
+    for (kind, arg), before in zip(reversed(chain.steps), reversed(chain._shapes())):
+        if kind == "reshape":
+            dst = dst._affine_reshape(before)
+        elif kind == "transpose":
+            dst = dst.transpose(tuple(np.argsort(arg)))
+        else:
+            return None
+        if dst is None:
+            return None
+    return dst, chain.base
 
 
 def _copy_pieces(k: Loop):
