@@ -75,20 +75,16 @@ class LoweringContext:
         result = out.buffer.dtype
         if compute is None:
             compute = result if result != scalar_ops.BOOL else dtypes.promote(*(a.buffer.dtype for a in accesses))
-        subs, loads, binding = {}, [], {}
+        loads, binding = [], {}
         for sym, a in zip(symbols, accesses):
             if a.buffer.role == "const" and a.buffer.size == 1:
                 value = a.buffer.data.reshape(())[()]
-                kind = a.buffer.dtype.kind
-                # str() of a float32 is its shortest round-trip spelling: 0.1, not 0.10000000149011612
-                subs[sym] = sympy.true if kind == "b" and value else sympy.false if kind == "b" else (
-                    sympy.Integer(int(value)) if kind in "iu" else sympy.Float(str(value)) if np.isfinite(value) else
-                    (sympy.nan if np.isnan(value) else sympy.oo if value > 0 else -sympy.oo))
+                binding[sym] = ("const", bool(value) if a.buffer.dtype.kind == "b" else
+                                int(value) if a.buffer.dtype.kind in "iu" else float(value), None)
                 continue
             name = f"a{len(loads)}"
             loads.append(Load(name, self.broadcast(a, out.shape)))
             binding[sym] = ("arg", name, a.buffer.dtype)
-        formula = formula.subs(subs) if subs else formula
         body = scalar_ops.from_sympy(formula, binding, compute, result)
         self.loop(out.shape, loads, body, out)
         return out

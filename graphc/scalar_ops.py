@@ -201,6 +201,8 @@ class _Walker:
             if e not in self.symbols:
                 raise GraphError(f"formula uses {e}, which is not bound to an operand")
             kind, value, dtype = self.symbols[e]
+            if kind == "const":  # a scalar constant operand, folded in as a number typed by what it meets
+                return b.const(value, BOOL) if isinstance(value, (bool, np.bool_)) else self.num(value)
             return b.arg(value, dtype) if kind == "arg" else b.axis(value)
         if e is sympy.true or e is sympy.false:
             return b.const(bool(e), BOOL)
@@ -309,15 +311,27 @@ class _Walker:
 def from_sympy(expr, symbols: dict, compute, result=None, builder: Builder | None = None) -> Body | int:
     """The typed Body of `expr`.
 
-    symbols: {sympy Symbol: ('arg', load name, dtype) or ('axis', axis position, None)};
+    symbols: {sympy Symbol: ('arg', load name, dtype), ('axis', axis position, None) or ('const', number, None)};
     compute: the dtype arithmetic happens in; result: the dtype of the value (cast at the end).
     With `builder`, emit into it and return the result's position instead of a Body."""
-    b = builder or Builder()
     compute = np.dtype(compute)
+    key = None
+    if builder is None:
+        key = (expr, tuple((s, symbols[s]) for s in sorted(symbols, key=str)), compute, result and np.dtype(result))
+        hit = _BODIES.get(key)
+        if hit is not None:
+            return hit
+    b = builder or Builder()
     out = _Walker(b, symbols, compute)(sympy.sympify(expr))
     if result is not None:
         out = b.cast(out, result)
-    return out if builder is not None else b.build(out)
+    if builder is not None:
+        return out
+    body = _BODIES[key] = b.build(out)
+    return body
+
+
+_BODIES: dict = {}  # the same formula over the same operand types is walked once per process
 
 
 # -- the reference evaluation (NumPy) ----------------------------------------------------

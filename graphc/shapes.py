@@ -126,10 +126,18 @@ def concrete(dim, bindings: dict) -> int:
     """An int for `dim` under `bindings` (symbol name -> int)."""
     if isinstance(dim, int):
         return dim
-    value = dim.subs({symbol(k): v for k, v in bindings.items()})
+    key = (dim, tuple(sorted(bindings.items())))
+    hit = _CONCRETE.get(key)
+    if hit is not None:
+        return hit
+    value = dim.xreplace({symbol(k): sympy.Integer(v) for k, v in bindings.items()})
     if not value.is_Integer:
         raise ShapeError(f"dim {fmt_dim(dim)} is not bound (bindings: {bindings})")
+    _CONCRETE[key] = int(value)
     return int(value)
+
+
+_CONCRETE: dict = {}  # (dim, bindings) -> int: lowering asks for the same few dims thousands of times
 
 
 def concrete_shape(shape, bindings: dict) -> tuple[int, ...]:
@@ -169,7 +177,7 @@ def concretize(value, subs: dict):
     if isinstance(value, tuple):
         return tuple(concretize(v, subs) for v in value)
     if isinstance(value, sympy.Basic) and value.free_symbols & subs.keys():
-        out = value.subs(subs)
+        out = value.xreplace({k: sympy.Integer(v) for k, v in subs.items()})
         return int(out) if isinstance(out, sympy.Integer) else out
     if isinstance(value, sympy.Integer):
         return int(value)
