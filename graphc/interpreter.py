@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
 from . import dtypes, shapes
 from .errors import GraphError, NonFiniteError
-from .ir import Graph, Node
+from .ir import Graph, Node, interpret
 from .shapes import concretize
 
 
@@ -19,47 +18,52 @@ def run(graph: Graph, arrays: dict[Node, np.ndarray], bindings: dict, *, float64
     keep: 'outputs' returns the outputs' values, 'all' every node's (for rendering values).
     """
     subs = {shapes.symbol(k): v for k, v in bindings.items()}
-    env: dict[Node, np.ndarray] = {}
-    last_use = _last_uses(graph) if keep == "outputs" else {}
-    keep_nodes = set(graph.outputs)
+
+    def rule(node: Node, values: list) -> np.ndarray:
+        want = dtypes.float64 if float64 and dtypes.is_float(node.dtype) else node.dtype
+        if float64 and node.op.name == "cast" and dtypes.is_float(node.dtype) and dtypes.is_float(node.inputs[0].dtype):
+            value = values[0]  # float64 mode: a float-to-float cast must not round
+        else:
+            attrs = {k: concretize(v, subs) for k, v in node.attrs.items()}
+            try:
+                value = node.op.reference(*values, **attrs)
+            except (IndexError, ValueError, FloatingPointError) as e:
+                raise type(e)(f"{node.op.name} {node.qualname!r}: {e}") from None
+        value = np.asarray(value)
+        if value.dtype != want:
+            value = value.astype(want)
+        expected = shapes.concrete_shape(node.shape, bindings)
+        if value.shape != expected:
+            raise GraphError(f"{node.op.name} {node.qualname!r} produced shape {value.shape}, its shape rule says {expected}")
+        if check_finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            bad = "NaN" if np.isnan(value).any() else "Inf"
+            raise NonFiniteError(f"{bad} first produced by {node.op.name} {node.qualname!r} "
+                                 f"(shape {value.shape}) from inputs {[x.qualname for x in node.inputs]}")
+        return value
+
+    env = {n: _given(n, a, float64) for n, a in arrays.items()}
+    forget = _last_uses(graph, keep=set(graph.outputs) | set(arrays)) if keep == "outputs" else None
     with np.errstate(all="ignore"):
-        for i, node in enumerate(graph.nodes):
-            want = dtypes.float64 if float64 and dtypes.is_float(node.dtype) else node.dtype
-            if node in arrays:
-                value = arrays[node]
-            elif float64 and node.op.name == "cast" and dtypes.is_float(node.dtype) and dtypes.is_float(node.inputs[0].dtype):
-                value = env[node.inputs[0]]  # float64 mode: a float-to-float cast must not round
-            else:
-                attrs = {k: concretize(v, subs) for k, v in node.attrs.items()}
-                try:
-                    value = node.op.reference(*(env[x] for x in node.inputs), **attrs)
-                except (IndexError, ValueError, FloatingPointError) as e:
-                    raise type(e)(f"{node.op.name} {node.qualname!r}: {e}") from None
-            value = np.asarray(value)
-            if value.dtype != want:
-                value = value.astype(want)
-            expected = shapes.concrete_shape(node.shape, bindings)
-            if value.shape != expected:
-                raise GraphError(f"{node.op.name} {node.qualname!r} produced shape {value.shape}, its shape rule says {expected}")
-            if check_finite and value.dtype.kind == "f" and not np.all(np.isfinite(value)):
-                bad = "NaN" if np.isnan(value).any() else "Inf"
-                raise NonFiniteError(f"{bad} first produced by {node.op.name} {node.qualname!r} "
-                                     f"(shape {value.shape}) from inputs {[x.qualname for x in node.inputs]}")
-            env[node] = value
-            for x in last_use.get(i, ()):  # free values no later node needs
-                if x not in keep_nodes:
-                    env.pop(x, None)
+        env = interpret(graph, rule, env, forget)
     return env if keep == "all" else {o: env[o] for o in graph.outputs}
 
 
-def _last_uses(graph: Graph) -> dict[int, list[Node]]:
-    last: dict[Node, int] = {}
-    for i, n in enumerate(graph.nodes):
+def _given(node: Node, array, float64: bool) -> np.ndarray:
+    want = dtypes.float64 if float64 and dtypes.is_float(node.dtype) else node.dtype
+    value = np.asarray(array)
+    return value if value.dtype == want else value.astype(want)
+
+
+def _last_uses(graph: Graph, keep: set) -> dict[Node, list[Node]]:
+    """{node: the values whose last reader it is}, leaving out the values in `keep`."""
+    last: dict[Node, Node] = {}
+    for n in graph.nodes:
         for x in n.inputs:
-            last[x] = i
-    out: dict[int, list[Node]] = {}
-    for x, i in last.items():
-        out.setdefault(i, []).append(x)
+            last[x] = n
+    out: dict[Node, list[Node]] = {}
+    for x, n in last.items():
+        if x not in keep:
+            out.setdefault(n, []).append(x)
     return out
 
 

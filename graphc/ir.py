@@ -127,14 +127,18 @@ def toposort(outputs: Iterable[Node]) -> list[Node]:
     return [seen[i] for i in sorted(seen)]
 
 
-def interpret(graph: "Graph", rule, env: dict | None = None) -> dict:
+def interpret(graph: "Graph", rule, env: dict | None = None, forget: dict | None = None) -> dict:
     """Walk the schedule: env[node] = rule(node, [env[input] for each input]) for every node not yet in env.
 
-    The reference interpreter, lowering and graph passes are all this walk with different rules."""
+    The reference interpreter, lowering and graph passes are all this walk with different rules.
+    forget: {node: [values to drop from env once node is computed]} (the interpreter frees dead arrays)."""
     env = {} if env is None else env
     for node in graph.nodes:
         if node not in env:
             env[node] = rule(node, [env[i] for i in node.inputs])
+        if forget:
+            for dead in forget.get(node, ()):
+                env.pop(dead, None)
     return env
 
 

@@ -12,7 +12,6 @@ import itertools
 import math
 
 import numpy as np
-import sympy
 
 from . import dtypes, scalar_ops, shapes
 from .ir import Graph, Node, interpret
