@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import sympy
 
+from .. import shapes
 from ..errors import RenderError
+from ..lower import lower
 from ..program import Fill, Gather, Map, MatMul, Program, Random, Reduce, ScatterAdd
 from .formulas import fmt
 from .scene import Scene
@@ -30,9 +32,6 @@ def program_of(target) -> Program:
     graph = getattr(target, "graph", None)
     if graph is None:
         raise RenderError(f"the compiled view draws a compiled function (gc.compile) or a Program, not {type(target).__name__}")
-    from .. import shapes
-    from ..lower import lower
-
     if any(shapes.free_symbols(n.shape) for n in graph.inputs):
         raise RenderError("the compiled view shows the program of one call's shapes: call the function once "
                           "(with backend='numpy') before rendering it")
