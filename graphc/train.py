@@ -11,10 +11,8 @@ import numpy as np
 
 from . import checkpoint, data
 from .compiler import compile as compile_fn
-from .ops.leaves import input as make_input
-from .ops.math import cast, eq, gt
-from .ops.reduce import argmax, mean, sum as reduce_sum
-from .ops.movement import reshape
+from .dsl import argmax, cast, eq, gt, mean, reshape, sum as reduce_sum
+from .dsl import input as make_input
 
 
 @dataclass
