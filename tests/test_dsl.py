@@ -343,6 +343,44 @@ def test_scope_naming():
     assert t.named("out") is t and t.name == "out"
 
 
+def test_naming_a_tensor_never_renames_another():
+    x = gc.input("x", (3,))
+    a = x * 2.0
+    b = (x * 2.0).named("b")                      # the same expression: one shared node until it is named
+    assert b.name == "b" and a.name == f"mul_{a.node.id}" and a.node.name is None
+    assert b.node is not a.node and (x * 2.0).node is a.node
+    c = gc.mul(x, 2.0, name="c")                  # a name given at creation makes a distinct node too
+    assert c.name == "c" and a.node.name is None and b.name == "b"
+    assert gc.mul(x, 2.0, name="c").node is c.node
+    b.name = "b2"                                 # renaming moves only this handle
+    assert b.name == "b2" and c.name == "c" and (x * 2.0).named("b").name == "b"
+    with gc.scope("blk"):
+        h = gc.tanh(x)
+    assert h.named("h").name == "blk/h"           # a named node keeps its scope
+    xv = np.arange(3.0, dtype=np.float32)
+    for t in (a, b, c):                           # same value, same structure
+        np.testing.assert_array_equal(gc.evaluate(t, x=xv), xv * 2)
+        assert gc.graph(t).structural_hash() == gc.graph(a).structural_hash()
+    listing = str(gc.graph([a, b, c]))
+    assert "# b2" in listing and "# c" in listing
+
+
+def test_naming_a_declaration_renames_it_for_every_holder():
+    x = gc.input("x", (3,))
+    w = gc.param("w", np.ones(3, np.float32))
+    assert x.named("features") is x and x.node.name == "features"
+    assert gc.graph(x * w).inputs[0] is x.node and gc.Tensor.of(x.node) is x
+    assert w.named("weights").node is gc.graph(x * w).params[0] and w.name == "weights"
+
+
+def test_naming_shows_in_errors():
+    x = gc.input("x", (3, 4))
+    h = gc.relu(x).named("hidden")
+    with pytest.raises(gc.ShapeError, match="'out'"):
+        gc.matmul(h, gc.input("w", (3, 2)), name="out")
+    assert gc.relu(x).name != "hidden"
+
+
 def test_scope_is_popped_after_an_exception():
     with pytest.raises(RuntimeError):
         with gc.scope("broken"):
@@ -555,6 +593,47 @@ def test_random_same_seed_and_counter_same_numbers(op):
 def test_random_without_seed_gets_fresh_seeds():
     a, b = gc.uniform((20,)), gc.uniform((20,))
     assert a.node.attrs["seed"] != b.node.attrs["seed"]
+    va, vb = gc.evaluate([a, b])
+    assert not np.array_equal(va, vb)
+
+
+BUILD_IN_ORDER = textwrap.dedent('''
+    import json, sys, numpy as np, graphc as gc
+
+    def model(tag, shape, scoped):
+        x = gc.input("x", shape)
+        def body():
+            return gc.dropout(gc.tanh(x), 0.5) + gc.normal(shape) + gc.uniform(shape)
+        if not scoped:
+            return x, body()
+        with gc.scope(tag):
+            return x, body()
+
+    models = {"a": lambda: model("a", (4, 3), True), "b": lambda: model("b", (4, 3), True),
+              "c": lambda: model("c", (6,), False)}
+    out = {}
+    for key in sys.argv[1]:
+        x, y = models[key]()
+        out[key] = [gc.graph(y).structural_hash(), gc.evaluate(y, x=np.ones(x.shape)).tolist()]
+    print(json.dumps(out))
+''')
+
+
+def test_unseeded_random_graphs_do_not_depend_on_build_order():
+    """Default seeds come from the scope, name, shape and dtype of each draw: independent graphs get the same
+    seeds (so the same structural hash and dropout masks) whichever is built first."""
+    runs = [json.loads(subprocess.run([sys.executable, "-c", BUILD_IN_ORDER, order], capture_output=True, text=True,
+                                      check=True).stdout) for order in ("abc", "cba", "b")]
+    assert runs[0] == runs[1]
+    assert runs[2]["b"] == runs[0]["b"]
+    assert runs[0]["a"] != runs[0]["b"]  # alike but under different scopes: independent masks
+
+
+def test_default_seeds_tell_identical_draws_in_one_scope_apart():
+    with gc.scope("seeds_test"):
+        a, b = gc.uniform((5,)), gc.uniform((5,))
+        n = gc.uniform((5,), name="named")
+    assert len({a.node.attrs["seed"], b.node.attrs["seed"], n.node.attrs["seed"]}) == 3
     va, vb = gc.evaluate([a, b])
     assert not np.array_equal(va, vb)
 
