@@ -18,7 +18,6 @@ import argparse
 import ast
 import os
 import runpy
-import sys
 import traceback
 from types import SimpleNamespace
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 from typing import Callable, Sequence
 
-import numpy as np
 import sympy
 
 from .. import dtypes, scalar, shapes

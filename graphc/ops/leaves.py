@@ -47,7 +47,6 @@ class Variable:
 
     def __init__(self, name: str, value: np.ndarray, trainable: bool = True, role: str = "param"):
         self.name, self.trainable, self.role = name, trainable, role
-        self.uid = next(_uids)
         self.value = np.array(value, copy=True)
 
     @property

@@ -277,7 +277,7 @@ RESHAPE, TRANSPOSE, BROADCAST_TO = register(Reshape), register(Transpose), regis
 SLICE, UNSLICE, PAD, CONCAT = register(Slice), register(Unslice), register(Pad), register(Concat)
 
 
-# -- the DSL functions -------------------------------------------------------------
+# -- the op functions (on nodes) -------------------------------------------------------------
 def reshape(x, shape, name=None) -> Node:
     """Reshape (one dim may be -1); symbolic dims are carried through exactly."""
     x = as_node(x)

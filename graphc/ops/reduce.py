@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import sympy
 
 from .. import dtypes, scalar, shapes
-from ..ir import Node
 from .elementwise import expr
 from .math import add, cast, div, eq, exp_ as exp, log_ as log, logical_and, mul, sqrt_, square, stop_gradient, sub, where
-from .movement import broadcast_to, reshape, sum_to_shape  # noqa: F401  (sum_to_shape: also graphc.ops.reduce's)
+from .movement import broadcast_to, reshape
 from .registry import Op, as_node, composite, register, scope
 
 

@@ -117,7 +117,7 @@ class Composite:
     """A registry entry for an op defined as a decomposition into primitives (softmax, conv2d, ...).
 
     The graph holds only the primitives (grouped under a scope named after the op); the entry
-    records the user function and an independent NumPy reference used by the test sweep.
+    records its function (on nodes) and an independent NumPy reference used by the test sweep.
     """
 
     def __init__(self, name: str, fn, reference):
