@@ -11,9 +11,9 @@ from .ir import Graph
 from .runtime import bind_inputs
 from .tensor import DslOp, Tensor, as_nodes, as_tensor, call, lift
 
-_NODE_LEVEL_ONLY = {"scope", "elementwise"}  # scope() takes no tensors; elementwise() is lifted below
+_NOT_LIFTED = {"scope", "elementwise"}  # scope() takes no tensors; elementwise() returns a function: lifted below
 
-globals().update({name: lift(getattr(ops, name)) for name in ops.__all__ if name not in _NODE_LEVEL_ONLY})
+globals().update({name: lift(getattr(ops, name)) for name in ops.__all__ if name not in _NOT_LIFTED})
 scope = ops.scope
 
 
@@ -49,13 +49,13 @@ def graph(outputs) -> Graph:
     return Graph(as_nodes(outputs))
 
 
-@functools.wraps(autodiff.grad)
 def grad(y, wrt, disconnected: str = "zeros"):
+    """d y / d wrt for a scalar tensor y: a tensor for a single wrt, a list for a list (graphc.autodiff.grad)."""
     return call(autodiff.grad, as_tensor(y), wrt, disconnected)
 
 
-@functools.wraps(autodiff.vjp)
 def vjp(outputs, wrt, cotangents, disconnected: str = "zeros"):
+    """sum_k cotangents[k] · d outputs[k] / d wrt, on tensors (graphc.autodiff.vjp)."""
     return call(autodiff.vjp, outputs, wrt, cotangents, disconnected)
 
 
@@ -69,8 +69,11 @@ def evaluate(outputs, inputs: dict | None = None, **kw):
     return result[0] if single else result
 
 
-@functools.wraps(gradcheck.check_grad)
-def check_grad(fn_or_output, inputs, *, constants: dict | None = None, **options) -> dict[str, float]:
+def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, atol: float = 0.0, directions: int = 3,
+               seed: int = 0, raise_on_fail: bool = True, constants: dict | None = None) -> dict[str, float]:
+    """Symbolic gradients against central finite differences (graphc.gradcheck.check_grad, on tensors):
+    check_grad(lambda x, w: gc.sum(gc.tanh(x @ w)), [x_array, w_array]) or check_grad(loss, {w: w.value, x: x_array})."""
+    options = dict(eps=eps, tol=tol, atol=atol, directions=directions, seed=seed, raise_on_fail=raise_on_fail)
     constants = {as_tensor(t).node: v for t, v in (constants or {}).items()}
     if isinstance(fn_or_output, Tensor):
         if not isinstance(inputs, dict):

@@ -251,6 +251,8 @@ class DslOp:
         return lift(self.entry.fn)
 
     def __getattr__(self, attr):
+        if attr == "entry":  # not yet set (copy, pickle): no recursion
+            raise AttributeError(attr)
         return getattr(self.entry, attr)
 
     def __repr__(self):
