@@ -16,6 +16,7 @@ import sympy
 
 import graphc as gc
 from graphc.ir import Attrs, Graph, Node
+from graphc.ops import REGISTRY as OPS  # the op objects, which nodes hold (gc.REGISTRY's entries take tensors)
 
 _names = itertools.count()
 
@@ -433,7 +434,7 @@ def test_verify_passes_on_built_graphs():
 def test_verify_fails_on_a_wrong_shape():
     a = gc.input("a", (3,))
     b = gc.input("b", (3,))
-    bad = Node(gc.REGISTRY["add"], [a.node, b.node], Attrs({}), shape=(5,), dtype=np.float32)
+    bad = Node(OPS["add"], [a.node, b.node], Attrs({}), shape=(5,), dtype=np.float32)
     with pytest.raises(gc.GraphError, match=r"shape \(5,\) but rule gives \(3,\)"):
         gc.verify(Graph([bad]))
 
@@ -441,10 +442,10 @@ def test_verify_fails_on_a_wrong_shape():
 def test_verify_fails_on_a_wrong_dtype_and_on_rules_that_fail():
     a = gc.input("a", (3,))
     b = gc.input("b", (4,))
-    wrong_dtype = Node(gc.REGISTRY["mul"], [a.node, a.node], Attrs({}), shape=(3,), dtype=np.int32)
+    wrong_dtype = Node(OPS["mul"], [a.node, a.node], Attrs({}), shape=(3,), dtype=np.int32)
     with pytest.raises(gc.GraphError, match="dtype int32 but rule gives float32"):
         gc.verify(Graph([wrong_dtype]))
-    cannot = Node(gc.REGISTRY["add"], [a.node, b.node], Attrs({}), shape=(3,), dtype=np.float32)
+    cannot = Node(OPS["add"], [a.node, b.node], Attrs({}), shape=(3,), dtype=np.float32)
     with pytest.raises(gc.GraphError, match="rules fail"):
         gc.verify(Graph([cannot]))
 
@@ -705,3 +706,27 @@ def test_dropout_mask_changes_with_the_counter():
     a, b, a2 = f(x=ones, step=np.int64(0)), f(x=ones, step=np.int64(1)), f(x=ones, step=np.int64(0))
     np.testing.assert_array_equal(a, a2)
     assert not np.array_equal(a, b)
+
+
+def test_the_dsl_is_every_op_function_lifted_to_tensors():
+    import graphc.ops as node_ops
+
+    x = gc.input("x", (2, 6))
+    assert all(hasattr(gc, name) for name in node_ops.__all__)
+    parts = gc.split(x, 3, axis=1)                              # lists of results come back as tensors
+    assert isinstance(parts, list) and all(isinstance(p, gc.Tensor) for p in parts)
+    whole = gc.concat(parts, axis=1)                            # and lists of arguments go in as nodes
+    assert isinstance(whole, gc.Tensor) and whole.shape == (2, 6)
+    assert gc.COMPOSITES["softmax"].fn is gc.softmax and isinstance(gc.COMPOSITES["softmax"](x), gc.Tensor)
+    s = gc.REGISTRY["sigmoid"](x)
+    assert isinstance(s, gc.Tensor) and s.node.op is node_ops.REGISTRY["sigmoid"] and gc.REGISTRY["sigmoid"].kind == "elementwise"
+    assert isinstance(node_ops.softmax(x.node), Node)           # underneath, ops take and give nodes
+    with pytest.raises(gc.GraphcError, match="graph nodes"):
+        node_ops.add(x, 1.0)
+
+
+def test_a_function_returning_its_argument_returns_the_same_tensor():
+    x = gc.input("x", (2, 3))
+    h = gc.tanh(x)
+    assert gc.reshape(h, (2, 3)) is h and gc.broadcast_to(h, (2, 3)) is h and gc.cast(h, "float32") is h
+    assert gc.Tensor.of(x.node) is x                            # a declaration has one handle

@@ -153,9 +153,9 @@ def as_node(value, dtype=None) -> Node:
 
 def _to_node(value, partner) -> Node:
     """An operand as a node: Python scalars and arrays become constants of the partner's (weak) dtype."""
-    if isinstance(value, Node):
-        return value
-    return as_node(value, dtypes.weak_dtype_for(value, partner) if not hasattr(value, "node") else None)
+    if isinstance(value, Node) or hasattr(value, "node"):
+        return as_node(value)  # a node as it is; a tensor is refused with a hint
+    return as_node(value, dtypes.weak_dtype_for(value, partner))
 
 
 def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> Node:
