@@ -7,6 +7,8 @@ import sys
 
 from . import script as scripts
 from .errors import GraphcError
+from .info import format_report, report
+from .render import render
 
 
 def _train(args) -> int:
@@ -26,8 +28,6 @@ def _eval(args) -> int:
 
 
 def _render(args) -> int:
-    from .render import render
-
     module = scripts.load(args.script)
     target, values = scripts.render_target(module, view=args.view, seed=args.seed or 0)
     if args.view == "compiled":
@@ -40,8 +40,6 @@ def _render(args) -> int:
 
 
 def _info(args) -> int:
-    from .info import format_report, report
-
     print(format_report(report()))
     return 0
 

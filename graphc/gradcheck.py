@@ -1,14 +1,15 @@
-"""check_grad: symbolic gradients against central finite differences, in float64, along random directions."""
+"""check_grad: symbolic gradients against central finite differences, in float64, along random directions.
+
+It works on nodes (`graphc.check_grad` is the same on tensors)."""
 from __future__ import annotations
 
 import numpy as np
 
-from . import shapes
 from .autodiff import grad
 from .errors import GraphcError
 from .interpreter import run
-from .ir import Graph
-from .tensor import Tensor, as_tensor
+from .ir import Graph, Node
+from .ops.leaves import input as make_input
 
 
 class GradCheckError(GraphcError, AssertionError):
@@ -21,40 +22,38 @@ def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, at
 
     Two forms:
       check_grad(lambda x, w: gc.sum(gc.tanh(x @ w)), [x_array, w_array])    # builds float64 inputs
-      check_grad(loss, {w: w.value, x: x_array})                             # an existing scalar tensor
-    `constants` gives values to other graph inputs that are held fixed ({labels_tensor: ints}).
+      check_grad(loss, {w: w.value, x: x_array})                             # an existing scalar output
+    `constants` gives values to other graph inputs that are held fixed ({labels: ints}).
     A direction passes when |fd - symbolic| <= atol + tol * max(|fd|, |symbolic|); atol > 0 lets a
     gradient that is exactly zero pass despite finite-difference round-off.
     Every value is computed in float64. Returns {input name: worst relative error}; raises
     GradCheckError listing them when one exceeds `tol` (unless raise_on_fail=False).
     """
-    if isinstance(fn_or_output, Tensor):
+    if isinstance(fn_or_output, Node):
         y = fn_or_output
         if not isinstance(inputs, dict):
-            raise TypeError("with an output tensor, pass inputs as {tensor: value}")
-        wrt = [as_tensor(t) for t in inputs]
+            raise TypeError("with an output node, pass inputs as {node: value}")
+        wrt = list(inputs)
         values = [np.asarray(v, np.float64) for v in inputs.values()]
     else:
-        from .ops.leaves import input as make_input
-
         arrays = list(inputs.values()) if isinstance(inputs, dict) else list(inputs)
         names = list(inputs) if isinstance(inputs, dict) else [f"x{i}" for i in range(len(arrays))]
         values = [np.asarray(a, np.float64) for a in arrays]
         wrt = [make_input(n, v.shape, np.float64) for n, v in zip(names, values)]
-        y = as_tensor(fn_or_output(*wrt))
-    fixed = {as_tensor(t).node: np.asarray(v) for t, v in (constants or {}).items()}
+        y = fn_or_output(*wrt)
+    fixed = {t: np.asarray(v) for t, v in (constants or {}).items()}
     grads = grad(y, wrt)
-    graph = Graph([y.node] + [g.node for g in grads])
-    bindings = _bindings(graph, {**fixed, **dict(zip((w.node for w in wrt), values))})
+    graph = Graph([y] + grads)
+    bindings = _bindings(graph, {**fixed, **dict(zip(wrt, values))})
     for n in graph.inputs:
-        if n not in {w.node for w in wrt} and n not in fixed:
+        if n not in set(wrt) and n not in fixed:
             raise TypeError(f"input {n.attrs['name']!r} of the graph has no value in `inputs` or `constants`")
 
     def evaluate(vals, outputs):
-        env = run(graph, {**fixed, **dict(zip((w.node for w in wrt), vals))}, bindings, float64=True, keep="all")
+        env = run(graph, {**fixed, **dict(zip(wrt, vals))}, bindings, float64=True, keep="all")
         return [env[o] for o in outputs]
 
-    analytic = evaluate(values, [g.node for g in grads])
+    analytic = evaluate(values, grads)
     rng = np.random.default_rng(seed)
     report: dict[str, float] = {}
     failing: set[str] = set()
@@ -65,13 +64,13 @@ def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, at
             d /= max(np.linalg.norm(d), 1e-300)
             plus = [x if j != i else x + eps * d for j, x in enumerate(values)]
             minus = [x if j != i else x - eps * d for j, x in enumerate(values)]
-            fd = (float(evaluate(plus, [y.node])[0]) - float(evaluate(minus, [y.node])[0])) / (2 * eps)
+            fd = (float(evaluate(plus, [y])[0]) - float(evaluate(minus, [y])[0])) / (2 * eps)
             an = float(np.sum(analytic[i] * d))
             err = abs(fd - an) / max(abs(fd), abs(an), 1e-8)
             worst = max(worst, err)
             if abs(fd - an) > atol + tol * max(abs(fd), abs(an), 1e-8):
-                failing.add(w.name)
-        report[w.name] = worst
+                failing.add(w.qualname)
+        report[w.qualname] = worst
     failed = {k: report[k] for k in failing}
     if failed and raise_on_fail:
         lines = "\n".join(f"  {k}: relative error {e:.3g}" for k, e in report.items())

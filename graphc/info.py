@@ -1,15 +1,18 @@
 """`graphc info`: what this installation can use (backends, BLAS, CPU features, Graphviz, GPU)."""
 from __future__ import annotations
 
+import importlib
 import platform
 import shutil
 import subprocess
 import sys
 
+import numpy as np
+
+from . import __version__, runtime
+
 
 def _blas() -> str:
-    import numpy as np
-
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         return f"{blas.get('name')} {blas.get('version', '')}".strip()
@@ -19,7 +22,7 @@ def _blas() -> str:
 
 def _cpu() -> str:
     try:
-        import llvmlite.binding as llvm
+        import llvmlite.binding as llvm  # lazy: heavy, and only this report needs it
 
         features = [f[1:] for f in llvm.get_host_cpu_features().flatten().split(",") if f.startswith("+")]
         wanted = [f for f in ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512bf16", "neon", "sve")
@@ -55,15 +58,12 @@ def _gpu() -> str:
 
 
 def report() -> dict:
-    import graphc
-    from graphc import runtime
-
     try:
-        import graphc.backends.numpy  # noqa: F401  (registers itself)
+        importlib.import_module("graphc.backends.numpy")  # by name, like compile(backend=...): it registers itself
     except ImportError:
         pass
     return {
-        "graphc": graphc.__version__,
+        "graphc": __version__,
         "python": f"{platform.python_version()} ({sys.executable})",
         "backends": ", ".join(["reference"] + sorted(runtime.BACKENDS)),
         "blas": _blas(),

@@ -66,16 +66,3 @@ def _last_uses(graph: Graph, keep: set) -> dict[Node, list[Node]]:
             out.setdefault(n, []).append(x)
     return out
 
-
-def evaluate(outputs, inputs: dict | None = None, **kw):
-    """Evaluate tensors directly with the reference interpreter: `gc.evaluate(y, x=array)`."""
-    from .runtime import bind_inputs
-    from .tensor import as_nodes
-
-    single = not isinstance(outputs, (list, tuple))
-    graph = Graph(as_nodes(outputs))
-    given = dict(inputs or {}, **kw)
-    arrays, bindings = bind_inputs(graph.inputs, given, cast="same_kind")
-    values = run(graph, arrays, bindings)
-    result = [values[o] for o in graph.outputs]
-    return result[0] if single else result

@@ -56,7 +56,7 @@ class Attrs(Mapping):
 class Node:
     """One SSA value: `op(inputs; attrs) -> shape, dtype`, plus a user name, scope and free-form meta."""
 
-    __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "name", "scope", "meta", "handle", "__weakref__")
+    __slots__ = ("id", "op", "inputs", "attrs", "shape", "dtype", "name", "scope", "meta", "__weakref__")
 
     def __init__(self, op, inputs: Sequence["Node"], attrs: Attrs, shape: tuple, dtype, name=None, scope=""):
         self.id = next(_ids)
@@ -68,7 +68,6 @@ class Node:
         self.name = name
         self.scope = scope
         self.meta: dict = {}  # non-structural facts (derivative labels, roles); never affects hashing
-        self.handle = None  # the unique DSL Tensor wrapping this node, created on demand
 
     @property
     def ndim(self) -> int:
@@ -152,12 +151,6 @@ class Graph:
         self.params = tuple(n for n in self.nodes if n.op.name == "param")
         self._hash: str | None = None
 
-    @classmethod
-    def of(cls, outputs) -> "Graph":
-        from .tensor import as_nodes
-
-        return cls(as_nodes(outputs))
-
     def __len__(self):
         return len(self.nodes)
 
@@ -191,7 +184,7 @@ class Graph:
     # -- views -----------------------------------------------------------
     def to_networkx(self):
         """A networkx.MultiDiGraph view (node key = Node.id) for analyses and layout."""
-        import networkx as nx
+        import networkx as nx  # lazy: a heavy import that only this view needs
 
         g = nx.MultiDiGraph()
         for n in self.nodes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dtypes, ops
+from . import dsl, dtypes
 from .tensor import Tensor, as_tensor
 
 
@@ -24,9 +24,9 @@ def _t(x, like=None):
 def reduce(values, reduction: str = "mean"):
     """Reduce per-example losses: 'mean', 'sum' or 'none'."""
     if reduction == "mean":
-        return ops.mean(values)
+        return dsl.mean(values)
     if reduction == "sum":
-        return ops.sum(values)
+        return dsl.sum(values)
     if reduction == "none":
         return values
     raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -35,7 +35,7 @@ def reduce(values, reduction: str = "mean"):
 def mse(pred, target, reduction: str = "mean", half: bool = False):
     """Mean squared error (y − ŷ)²; half=True gives the ½(y − ŷ)² convention, whose gradient is (ŷ − y)."""
     pred = _t(pred)
-    d = ops.square(pred - _t(target, pred))
+    d = dsl.square(pred - _t(target, pred))
     return reduce(0.5 * d if half else d, reduction)
 
 
@@ -45,7 +45,7 @@ mse_loss = mean_squared_error = mse
 def mae(pred, target, reduction: str = "mean"):
     """Mean absolute error |y − ŷ|."""
     pred = _t(pred)
-    return reduce(ops.abs(pred - _t(target, pred)), reduction)
+    return reduce(dsl.abs(pred - _t(target, pred)), reduction)
 
 
 l1_loss = mean_absolute_error = mae
@@ -54,8 +54,8 @@ l1_loss = mean_absolute_error = mae
 def huber(pred, target, delta: float = 1.0, reduction: str = "mean"):
     """Huber: ½d² where |d| ≤ delta, else delta·(|d| − ½delta), with d = ŷ − y."""
     pred = _t(pred)
-    a = ops.abs(pred - _t(target, pred))
-    return reduce(ops.where(a <= delta, 0.5 * ops.square(a), delta * (a - 0.5 * delta)), reduction)
+    a = dsl.abs(pred - _t(target, pred))
+    return reduce(dsl.where(a <= delta, 0.5 * dsl.square(a), delta * (a - 0.5 * delta)), reduction)
 
 
 huber_loss = huber
@@ -65,7 +65,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean"):
     """−y log σ(z) − (1 − y) log(1 − σ(z)) computed as softplus(z) − y·z = max(z, 0) − y·z + log1p(e^−|z|):
     finite, with gradient σ(z) − y, for logits of any magnitude."""
     z = _t(logits)
-    return reduce(ops.softplus(z) - _t(target, z) * z, reduction)
+    return reduce(dsl.softplus(z) - _t(target, z) * z, reduction)
 
 
 def binary_cross_entropy(prob, target, reduction: str = "mean", eps: float = 1e-7):
@@ -75,8 +75,8 @@ def binary_cross_entropy(prob, target, reduction: str = "mean", eps: float = 1e-
     if q.node.op.name == "sigmoid":
         return binary_cross_entropy_with_logits(Tensor.of(q.node.inputs[0]), target, reduction)
     y = _t(target, q)
-    qc = ops.minimum(ops.maximum(q, eps), 1.0 - eps)
-    return reduce(-(y * ops.log(qc) + (1.0 - y) * ops.log(1.0 - qc)), reduction)
+    qc = dsl.minimum(dsl.maximum(q, eps), 1.0 - eps)
+    return reduce(-(y * dsl.log(qc) + (1.0 - y) * dsl.log(1.0 - qc)), reduction)
 
 
 bce = binary_cross_entropy
@@ -93,7 +93,7 @@ def cross_entropy(logits, target, axis: int = -1, reduction: str = "mean", label
     label_smoothing ε mixes the targets with the uniform distribution: (1 − ε)·t + ε/C."""
     z = _t(logits)
     target = target if isinstance(target, Tensor) else as_tensor(np.asarray(target))
-    logp = ops.log_softmax(z, axis)
+    logp = dsl.log_softmax(z, axis)
     return _soft_nll(logp, target, axis, reduction, label_smoothing)
 
 
@@ -115,38 +115,38 @@ def _soft_nll(logp, target, axis, reduction, smoothing):
     axis = axis % logp.ndim
     c = logp.shape[axis]
     if _is_labels(target):
-        hot = ops.one_hot(target, c, dtype=logp.dtype)     # (..., C): move the class axis into place
+        hot = dsl.one_hot(target, c, dtype=logp.dtype)     # (..., C): move the class axis into place
         if axis != logp.ndim - 1:
-            hot = ops.transpose(hot, tuple(range(axis)) + (logp.ndim - 1,) + tuple(range(axis, logp.ndim - 1)))
+            hot = dsl.transpose(hot, tuple(range(axis)) + (logp.ndim - 1,) + tuple(range(axis, logp.ndim - 1)))
         t = hot
     else:
         t = _t(target, logp)
     if smoothing:
         t = (1.0 - smoothing) * t + smoothing / c
-    return reduce(-ops.sum(t * logp, axis), reduction)
+    return reduce(-dsl.sum(t * logp, axis), reduction)
 
 
 def kl_div(p_logits, q_logits, axis: int = -1, temperature: float = 1.0, reduction: str = "mean"):
     """KL(p ‖ q) = Σ p (log p − log q) of the softmax distributions of two sets of logits at a temperature,
     computed from log-softmaxes (stable). Per row, reduced over rows."""
     p_logits, q_logits = _t(p_logits), _t(q_logits)
-    logp = ops.log_softmax(p_logits * (1.0 / temperature), axis)
-    logq = ops.log_softmax(q_logits * (1.0 / temperature), axis)
-    return reduce(ops.sum(ops.exp(logp) * (logp - logq), axis), reduction)
+    logp = dsl.log_softmax(p_logits * (1.0 / temperature), axis)
+    logq = dsl.log_softmax(q_logits * (1.0 / temperature), axis)
+    return reduce(dsl.sum(dsl.exp(logp) * (logp - logq), axis), reduction)
 
 
 def kl_divergence(p, q, axis: int = -1, reduction: str = "mean", eps: float = 1e-12):
     """KL(p ‖ q) = Σ p log(p/q) of two probability tensors (terms with p = 0 contribute 0; q clipped at eps)."""
     p = _t(p)
     q = _t(q, p)
-    terms = ops.where(p > 0, p * (ops.log(ops.maximum(p, eps)) - ops.log(ops.maximum(q, eps))), 0.0)
-    return reduce(ops.sum(terms, axis), reduction)
+    terms = dsl.where(p > 0, p * (dsl.log(dsl.maximum(p, eps)) - dsl.log(dsl.maximum(q, eps))), 0.0)
+    return reduce(dsl.sum(terms, axis), reduction)
 
 
 def distillation(student_logits, teacher_logits, temperature: float = 2.0, axis: int = -1, reduction: str = "mean"):
     """Hinton et al.'s distillation loss: T²·KL(softmax(teacher/T) ‖ softmax(student/T)); the T² keeps
     the gradient's scale independent of T. No gradient flows into the teacher's logits."""
-    teacher = ops.stop_gradient(_t(teacher_logits))
+    teacher = dsl.stop_gradient(_t(teacher_logits))
     return (temperature ** 2) * kl_div(teacher, student_logits, axis, temperature, reduction)
 
 
@@ -163,7 +163,7 @@ def l1_penalty(params, coef: float = 1.0, include_bias: bool = False):
     ps = _penalised(params, include_bias)
     if not ps:
         return as_tensor(np.float32(0))
-    return coef * _add(ops.sum(ops.abs(p)) for p in ps)
+    return coef * _add(dsl.sum(dsl.abs(p)) for p in ps)
 
 
 def l2_penalty(params, coef: float = 1.0, include_bias: bool = False, half: bool = False):
@@ -171,7 +171,7 @@ def l2_penalty(params, coef: float = 1.0, include_bias: bool = False, half: bool
     ps = _penalised(params, include_bias)
     if not ps:
         return as_tensor(np.float32(0))
-    return (0.5 * coef if half else coef) * _add(ops.sum(ops.square(p)) for p in ps)
+    return (0.5 * coef if half else coef) * _add(dsl.sum(dsl.square(p)) for p in ps)
 
 
 def _add(terms):
@@ -186,11 +186,11 @@ def accuracy(logits, target, axis: int = -1):
     """The fraction of rows whose arg-max along `axis` equals the integer label (a metric, not differentiable)."""
     z = _t(logits)
     target = target if isinstance(target, Tensor) else as_tensor(np.asarray(target, np.int64))
-    pred = ops.argmax(z, axis)
-    return ops.mean(ops.cast(ops.eq(pred, ops.cast(target, pred.dtype)), dtypes.float32))
+    pred = dsl.argmax(z, axis)
+    return dsl.mean(dsl.cast(dsl.eq(pred, dsl.cast(target, pred.dtype)), dtypes.float32))
 
 
 def binary_accuracy(prob, target, threshold: float = 0.5):
     """The fraction of predictions q > threshold that match 0/1 targets."""
     q = _t(prob)
-    return ops.mean(ops.cast(ops.eq(ops.cast(q > threshold, dtypes.float32), ops.cast(_t(target, q), dtypes.float32)), dtypes.float32))
+    return dsl.mean(dsl.cast(dsl.eq(dsl.cast(q > threshold, dtypes.float32), dsl.cast(_t(target, q), dtypes.float32)), dtypes.float32))

@@ -29,9 +29,8 @@ from collections import Counter
 
 import numpy as np
 
-from . import dtypes, ops
-from .autodiff import grad
-from .ops import leaves
+from . import dsl, dtypes
+from .dsl import grad
 from .tensor import Param, Tensor, as_tensor
 
 _names: Counter = Counter()
@@ -50,7 +49,7 @@ class Schedule:
 
 
 def _f64(t):
-    return ops.cast(t, dtypes.float64)
+    return dsl.cast(t, dtypes.float64)
 
 
 class StepLR(Schedule):
@@ -60,8 +59,8 @@ class StepLR(Schedule):
         self.lr, self.step_size, self.gamma = lr, int(step_size), gamma
 
     def __call__(self, t):
-        k = ops.cast(ops.cast(_f64(t) / float(self.step_size), dtypes.int64), dtypes.float64)  # t ≥ 0: truncation = floor
-        return ops.cast(self.lr * (self.gamma ** k), dtypes.float32)
+        k = dsl.cast(dsl.cast(_f64(t) / float(self.step_size), dtypes.int64), dtypes.float64)  # t ≥ 0: truncation = floor
+        return dsl.cast(self.lr * (self.gamma ** k), dtypes.float32)
 
     def value(self, t):
         return self.lr * self.gamma ** (t // self.step_size)
@@ -74,7 +73,7 @@ class ExponentialLR(Schedule):
         self.lr, self.gamma = lr, gamma
 
     def __call__(self, t):
-        return ops.cast(self.lr * (self.gamma ** _f64(t)), dtypes.float32)
+        return dsl.cast(self.lr * (self.gamma ** _f64(t)), dtypes.float32)
 
     def value(self, t):
         return self.lr * self.gamma ** t
@@ -88,8 +87,8 @@ class CosineLR(Schedule):
         self.lr, self.total, self.min_lr = lr, int(total_steps), min_lr
 
     def __call__(self, t):
-        frac = ops.minimum(_f64(t), float(self.total)) / float(self.total)
-        return ops.cast(self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + ops.cos(math.pi * frac)), dtypes.float32)
+        frac = dsl.minimum(_f64(t), float(self.total)) / float(self.total)
+        return dsl.cast(self.min_lr + (self.lr - self.min_lr) * 0.5 * (1.0 + dsl.cos(math.pi * frac)), dtypes.float32)
 
     def value(self, t):
         return self.min_lr + (self.lr - self.min_lr) * 0.5 * (1 + math.cos(math.pi * min(t, self.total) / self.total))
@@ -100,21 +99,21 @@ def global_norm(grads) -> Tensor:
     """√(Σ_i Σ g_i²) over a list of gradient tensors."""
     total = None
     for g in grads:
-        s = ops.sum(ops.square(g))
+        s = dsl.sum(dsl.square(g))
         total = s if total is None else total + s
-    return ops.sqrt(total)
+    return dsl.sqrt(total)
 
 
 def clip_by_global_norm(grads, max_norm: float):
     """Scale every gradient by min(1, max_norm/(‖g‖ + 1e-6)), ‖g‖ the global norm; returns (grads, norm)."""
     norm = global_norm(grads)
-    scale = ops.minimum(max_norm / (norm + 1e-6), 1.0)
+    scale = dsl.minimum(max_norm / (norm + 1e-6), 1.0)
     return [g * scale for g in grads], norm
 
 
 def clip_by_value(grads, clip: float):
     """Clamp every gradient element to [−clip, clip]."""
-    return [ops.minimum(ops.maximum(g, -clip), clip) for g in grads]
+    return [dsl.minimum(dsl.maximum(g, -clip), clip) for g in grads]
 
 
 # -- optimisers --------------------------------------------------------------------------------
@@ -151,7 +150,7 @@ class Optimizer:
     # -- state -----------------------------------------------------------------------------
     def _new_state(self, local, value):
         value = np.asarray(value)
-        p = leaves.param(local, value, dtype=value.dtype, trainable=False, role="state")
+        p = dsl.param(local, value, dtype=value.dtype, trainable=False, role="state")
         p.variable.name, p.node.scope = f"{self.name}/{local}", self.name
         return p
 
@@ -269,8 +268,8 @@ class AdaGrad(Optimizer):
 
     def rule(self, p, g, lr, t):
         acc = self.slot(p, "sum", self.initial)
-        acc_new = acc + ops.square(g)
-        return p - lr * g / (ops.sqrt(acc_new) + self.eps), {acc: acc_new}
+        acc_new = acc + dsl.square(g)
+        return p - lr * g / (dsl.sqrt(acc_new) + self.eps), {acc: acc_new}
 
 
 class RMSProp(Optimizer):
@@ -283,8 +282,8 @@ class RMSProp(Optimizer):
 
     def rule(self, p, g, lr, t):
         s = self.slot(p, "square_avg")
-        s_new = self.alpha * s + (1 - self.alpha) * ops.square(g)
-        step = g / (ops.sqrt(s_new) + self.eps)
+        s_new = self.alpha * s + (1 - self.alpha) * dsl.square(g)
+        step = g / (dsl.sqrt(s_new) + self.eps)
         if not self.momentum:
             return p - lr * step, {s: s_new}
         b = self.slot(p, "momentum")
@@ -307,11 +306,11 @@ class Adam(Optimizer):
     def _adam_step(self, p, g, t):
         m, v = self.slot(p, "m"), self.slot(p, "v")
         m_new = self.beta1 * m + (1 - self.beta1) * g
-        v_new = self.beta2 * v + (1 - self.beta2) * ops.square(g)
+        v_new = self.beta2 * v + (1 - self.beta2) * dsl.square(g)
         n = _f64(t + 1)
-        bc1 = ops.cast(1.0 - self.beta1 ** n, p.dtype)
-        bc2 = ops.cast(1.0 - self.beta2 ** n, p.dtype)
-        return (m_new / bc1) / (ops.sqrt(v_new / bc2) + self.eps), {m: m_new, v: v_new}
+        bc1 = dsl.cast(1.0 - self.beta1 ** n, p.dtype)
+        bc2 = dsl.cast(1.0 - self.beta2 ** n, p.dtype)
+        return (m_new / bc1) / (dsl.sqrt(v_new / bc2) + self.eps), {m: m_new, v: v_new}
 
     def rule(self, p, g, lr, t):
         step, slots = self._adam_step(p, g, t)

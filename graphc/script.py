@@ -15,15 +15,22 @@ A script is a Python file that defines, at top level:
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import runpy
-import sys
 import traceback
 from types import SimpleNamespace
 
 import numpy as np
 
+from . import optim
+from .compiler import compile as compile_fn
+from .dsl import grad
+from .dsl import input as make_input
 from .errors import GraphcError
+from .ir import Graph
+from .tensor import Tensor, as_tensor
+from .train import Trainer
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "patience", "seed", "backend")
 BASE_DEFAULTS = dict(epochs=10, batch_size=32, lr=1e-3, optimizer="adam", patience=None, seed=0, backend="numpy")
@@ -61,8 +68,6 @@ def config_for(script: SimpleNamespace, **overrides) -> SimpleNamespace:
 
 
 def make_optimizer(script, model, cfg):
-    from . import optim
-
     if hasattr(script, "optimizer"):
         return script.optimizer(model.parameters(), cfg.lr)
     classes = {"sgd": optim.SGD, "momentum": optim.Momentum, "nesterov": optim.Nesterov, "adagrad": optim.AdaGrad,
@@ -74,8 +79,6 @@ def make_optimizer(script, model, cfg):
 
 def build(script, cfg):
     """(trainer, data dict) for a standard script."""
-    from .train import Trainer
-
     for name in ("data", "model", "loss"):
         if not callable(getattr(script, name, None)):
             raise ScriptError(f"the script defines no `{name}` function (see graphc.script's docstring), and no `run`")
@@ -146,8 +149,6 @@ def main(path: str, argv=None) -> dict:
 
 
 def load_doc(path: str) -> str:
-    import ast
-
     with open(path) as f:
         doc = ast.get_docstring(ast.parse(f.read()))
     return doc.splitlines()[0] if doc else ""
@@ -159,8 +160,6 @@ def render_target(script, view: str = "backward", seed: int = 0, rows: int = 4):
     if callable(getattr(script, "build", None)):
         return _guard(script.__file__, script.build), getattr(script, "values", None)
     if all(callable(getattr(script, n, None)) for n in ("data", "model", "loss")):
-        from .ops.leaves import input as make_input
-
         X, Y = _guard(script.__file__, lambda: script.data(fast=True, seed=seed))["train"]
         x = make_input("x", (None,) + X.shape[1:], X.dtype)
         y = make_input("y", (None,) + Y.shape[1:], Y.dtype)
@@ -175,11 +174,6 @@ def render_target(script, view: str = "backward", seed: int = 0, rows: int = 4):
 
 def compiled_step(script, target, values):
     """A NumPy-compiled function of `target` and its parameter gradients, called once on `values`."""
-    from .autodiff import grad
-    from .compiler import compile as compile_fn
-    from .ir import Graph
-    from .tensor import Tensor, as_tensor
-
     outs = list(target) if isinstance(target, (list, tuple)) else [target]
     loss = as_tensor(outs[0])
     params = [Tensor.of(p) for p in Graph([loss.node]).params if p.attrs["var"].trainable]

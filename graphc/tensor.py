@@ -1,15 +1,29 @@
-"""The DSL's Tensor: a thin handle on a graph node with NumPy-like operator overloading."""
+"""The DSL's Tensor: a thin handle on a graph node with NumPy-like operator overloading, and `lift`,
+which turns a function of nodes (every op of graphc.ops) into the same function of tensors."""
 from __future__ import annotations
+
+import functools
+import weakref
 
 import numpy as np
 
-from . import shapes
+from . import dtypes, ops, shapes
 from .errors import GraphcError
 from .ir import Node
+from .ops.registry import Op, named
+
+# the one handle of each declared node (input, parameter), so that every way of reaching a
+# declaration (its creation, Graph.params, a lifted function's result) gives the same object
+_declared: "weakref.WeakValueDictionary[int, Tensor]" = weakref.WeakValueDictionary()
 
 
 class Tensor:
-    """A symbolic value in the graph being built. Each node has exactly one handle (`Tensor.of`)."""
+    """A symbolic value in the graph being built: a handle on one node.
+
+    Hash-consing shares a node between every expression that computes the same thing, so
+    handles are per expression, not per node (`x * 2` twice gives two handles on one node):
+    naming one (`named`) never renames another. Inputs and parameters are declarations, with
+    one handle each. Tensors hash by identity (`==` builds an `eq` node)."""
 
     __slots__ = ("node", "__weakref__")
     __array_priority__ = 1000  # make `ndarray op Tensor` defer to Tensor's reflected operators
@@ -19,9 +33,14 @@ class Tensor:
 
     @classmethod
     def of(cls, node: Node) -> "Tensor":
-        if node.handle is None:
-            node.handle = (_PARAM_CLASS if node.op.name == "param" else cls)(node)
-        return node.handle
+        """A handle on `node`: the declaration's own for an input or parameter, else a new one."""
+        kind = Param if node.op.name == "param" else Tensor
+        if node.op.hashcons:
+            return kind(node)
+        handle = _declared.get(node.id)
+        if handle is None:
+            handle = _declared[node.id] = kind(node)
+        return handle
 
     # -- description -------------------------------------------------------
     @property
@@ -46,18 +65,21 @@ class Tensor:
 
     @name.setter
     def name(self, value: str):
-        self.node.name = value
+        self.named(value)
 
     def named(self, name: str) -> "Tensor":
-        """Give this value a user name (shown in listings, renderings and error messages)."""
-        self.node.name = name
+        """Give this value a user name (shown in listings, renderings and error messages).
+
+        The handle moves to the named node (see graphc.ops.registry.named): other tensors that
+        computed the same expression keep their own names."""
+        self.node = named(self.node, name)
         return self
 
     def __repr__(self):
         return f"Tensor({self.name!r}, op={self.op}, shape={shapes.fmt_shape(self.shape)}, dtype={self.dtype})"
 
     def __hash__(self):
-        return hash(self.node.id)
+        return id(self)
 
     def __bool__(self):
         raise GraphcError(f"the truth value of symbolic tensor {self.name!r} is unknown until the graph runs; "
@@ -71,53 +93,53 @@ class Tensor:
     def __iter__(self):
         raise TypeError("a symbolic tensor is not iterable; index it or use gc.split")
 
-    # -- operators (all defined through the op functions in graphc.ops) ----
-    def __add__(self, o): return _ops.add(self, o)
-    def __radd__(self, o): return _ops.add(o, self)
-    def __sub__(self, o): return _ops.sub(self, o)
-    def __rsub__(self, o): return _ops.sub(o, self)
-    def __mul__(self, o): return _ops.mul(self, o)
-    def __rmul__(self, o): return _ops.mul(o, self)
-    def __truediv__(self, o): return _ops.div(self, o)
-    def __rtruediv__(self, o): return _ops.div(o, self)
-    def __pow__(self, o): return _ops.pow(self, o)
-    def __rpow__(self, o): return _ops.pow(o, self)
-    def __matmul__(self, o): return _ops.matmul(self, o)
-    def __rmatmul__(self, o): return _ops.matmul(o, self)
-    def __neg__(self): return _ops.neg(self)
+    # -- operators (each applies an op function of graphc.ops to the nodes) ----
+    def __add__(self, o): return call(ops.add, self, o)
+    def __radd__(self, o): return call(ops.add, o, self)
+    def __sub__(self, o): return call(ops.sub, self, o)
+    def __rsub__(self, o): return call(ops.sub, o, self)
+    def __mul__(self, o): return call(ops.mul, self, o)
+    def __rmul__(self, o): return call(ops.mul, o, self)
+    def __truediv__(self, o): return call(ops.div, self, o)
+    def __rtruediv__(self, o): return call(ops.div, o, self)
+    def __pow__(self, o): return call(ops.pow, self, o)
+    def __rpow__(self, o): return call(ops.pow, o, self)
+    def __matmul__(self, o): return call(ops.matmul, self, o)
+    def __rmatmul__(self, o): return call(ops.matmul, o, self)
+    def __neg__(self): return call(ops.neg, self)
     def __pos__(self): return self
-    def __abs__(self): return _ops.abs(self)
-    def __invert__(self): return _ops.logical_not(self)
-    def __and__(self, o): return _ops.logical_and(self, o)
-    def __rand__(self, o): return _ops.logical_and(o, self)
-    def __or__(self, o): return _ops.logical_or(self, o)
-    def __ror__(self, o): return _ops.logical_or(o, self)
-    def __eq__(self, o): return _ops.eq(self, o)
-    def __ne__(self, o): return _ops.ne(self, o)
-    def __lt__(self, o): return _ops.lt(self, o)
-    def __le__(self, o): return _ops.le(self, o)
-    def __gt__(self, o): return _ops.gt(self, o)
-    def __ge__(self, o): return _ops.ge(self, o)
-    def __getitem__(self, index): return _ops.getitem(self, index)
+    def __abs__(self): return call(ops.abs, self)
+    def __invert__(self): return call(ops.logical_not, self)
+    def __and__(self, o): return call(ops.logical_and, self, o)
+    def __rand__(self, o): return call(ops.logical_and, o, self)
+    def __or__(self, o): return call(ops.logical_or, self, o)
+    def __ror__(self, o): return call(ops.logical_or, o, self)
+    def __eq__(self, o): return call(ops.eq, self, o)
+    def __ne__(self, o): return call(ops.ne, self, o)
+    def __lt__(self, o): return call(ops.lt, self, o)
+    def __le__(self, o): return call(ops.le, self, o)
+    def __gt__(self, o): return call(ops.gt, self, o)
+    def __ge__(self, o): return call(ops.ge, self, o)
+    def __getitem__(self, index): return call(ops.getitem, self, index)
 
     @property
-    def T(self): return _ops.transpose(self)
+    def T(self): return call(ops.transpose, self)
 
     def reshape(self, *shape):
-        return _ops.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+        return call(ops.reshape, self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
 
-    def transpose(self, *axes): return _ops.transpose(self, axes or None)
-    def astype(self, dtype): return _ops.cast(self, dtype)
-    def sum(self, axis=None, keepdims=False): return _ops.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return _ops.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return _ops.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return _ops.min(self, axis, keepdims)
-    def prod(self, axis=None, keepdims=False): return _ops.prod(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False): return _ops.var(self, axis, keepdims)
-    def std(self, axis=None, keepdims=False): return _ops.std(self, axis, keepdims)
-    def argmax(self, axis=None, keepdims=False): return _ops.argmax(self, axis, keepdims)
-    def argmin(self, axis=None, keepdims=False): return _ops.argmin(self, axis, keepdims)
-    def flatten(self): return _ops.reshape(self, (-1,))
+    def transpose(self, *axes): return call(ops.transpose, self, axes or None)
+    def astype(self, dtype): return call(ops.cast, self, dtype)
+    def sum(self, axis=None, keepdims=False): return call(ops.sum, self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return call(ops.mean, self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return call(ops.max, self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return call(ops.min, self, axis, keepdims)
+    def prod(self, axis=None, keepdims=False): return call(ops.prod, self, axis, keepdims)
+    def var(self, axis=None, keepdims=False): return call(ops.var, self, axis, keepdims)
+    def std(self, axis=None, keepdims=False): return call(ops.std, self, axis, keepdims)
+    def argmax(self, axis=None, keepdims=False): return call(ops.argmax, self, axis, keepdims)
+    def argmin(self, axis=None, keepdims=False): return call(ops.argmin, self, axis, keepdims)
+    def flatten(self): return call(ops.reshape, self, (-1,))
 
 
 class Param(Tensor):
@@ -142,11 +164,9 @@ class Param(Tensor):
         return self.variable.trainable
 
 
-_PARAM_CLASS = Param
-
-
+# -- between tensors and nodes -------------------------------------------------------
 def as_nodes(outputs) -> list[Node]:
-    """Normalise a tensor or a list/tuple of tensors to a list of nodes."""
+    """Normalise a tensor or a list/tuple of tensors (or nodes) to a list of nodes."""
     if isinstance(outputs, (Tensor, Node)):
         outputs = [outputs]
     nodes = []
@@ -161,20 +181,79 @@ def as_nodes(outputs) -> list[Node]:
 
 
 def as_tensor(value, dtype=None) -> Tensor:
-    """A Tensor for a tensor, Python scalar or NumPy array (constants take `dtype`, or their own)."""
+    """A Tensor for a tensor, node, Python scalar or NumPy array (constants take `dtype`, or their own)."""
     if isinstance(value, Tensor):
-        return value if dtype is None or value.dtype == np.dtype(dtype) else _ops.cast(value, dtype)
+        return value if dtype is None or value.dtype == dtypes.as_dtype(dtype) else call(ops.cast, value, dtype)
+    return Tensor.of(ops.const(value, dtype))
+
+
+def call(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` on nodes: tensors among the arguments (also inside lists, tuples and
+    dicts) are passed as their nodes, and nodes in the result (also inside lists and tuples) come
+    back as tensors; a result that is an argument's node comes back as that argument's tensor."""
+    handles: dict[Node, Tensor] = {}
+    return _to_tensors(fn(*_to_nodes(args, handles), **_to_nodes(kwargs, handles)), handles)
+
+
+def _to_nodes(value, handles: dict):
+    if isinstance(value, Tensor):
+        handles.setdefault(value.node, value)
+        return value.node
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_nodes(v, handles) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_nodes(v, handles) for k, v in value.items()}
+    return value
+
+
+def _to_tensors(value, handles: dict):
     if isinstance(value, Node):
-        return Tensor.of(value)
-    from . import dtypes
-
-    return Tensor.of(const_node(value, dtypes.as_dtype(dtype) if dtype is not None else dtypes.weak_dtype_for(value, None)))
-
-
-def const_node(value, dtype) -> Node:
-    from .ops import leaves
-
-    return leaves.const_node(value, dtype)
+        handle = handles.get(value)
+        return handle if handle is not None else Tensor.of(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_tensors(v, handles) for v in value)
+    return value
 
 
-from . import ops as _ops  # noqa: E402  (the op functions need Tensor defined first)
+_lifted: dict = {}
+
+
+def lift(fn):
+    """The function of tensors that applies `fn`, a function of nodes (see `call`); one per `fn`.
+
+    An op or a composite (a registry entry) becomes a `DslOp`, which keeps its attributes."""
+    lifted = _lifted.get(id(fn))
+    if lifted is None or lifted[0] is not fn:
+        if isinstance(fn, (Op, ops.Composite)):
+            dsl_fn = DslOp(fn)
+        else:
+            @functools.wraps(fn)
+            def dsl_fn(*args, **kwargs):
+                return call(fn, *args, **kwargs)
+        lifted = _lifted[id(fn)] = (fn, dsl_fn)
+    return lifted[1]
+
+
+class DslOp:
+    """A registry entry (an op or a composite) as the DSL sees it: called on tensors, it returns
+    tensors; `entry` is the node-level original, whose other attributes show through."""
+
+    def __init__(self, entry):
+        self.entry = entry
+        self.__doc__ = type(entry).__doc__ if isinstance(entry, Op) else entry.fn.__doc__
+
+    def __call__(self, *args, **kwargs):
+        return call(self.entry, *args, **kwargs)
+
+    @property
+    def fn(self):
+        """A composite's DSL function (the node-level one is `entry.fn`)."""
+        return lift(self.entry.fn)
+
+    def __getattr__(self, attr):
+        if attr == "entry":  # not yet set (copy, pickle): no recursion
+            raise AttributeError(attr)
+        return getattr(self.entry, attr)
+
+    def __repr__(self):
+        return repr(self.entry)

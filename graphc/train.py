@@ -11,10 +11,8 @@ import numpy as np
 
 from . import checkpoint, data
 from .compiler import compile as compile_fn
-from .ops.leaves import input as make_input
-from .ops.math import cast, eq, gt
-from .ops.reduce import argmax, mean, sum as reduce_sum
-from .ops.movement import reshape
+from .dsl import argmax, cast, eq, gt, mean, reshape, sum as reduce_sum
+from .dsl import input as make_input
 
 
 @dataclass
@@ -44,11 +42,11 @@ class History:
 
     def plot(self, path: str) -> str:
         """Loss and accuracy curves (train and validation) to an image file; needs matplotlib."""
-        try:
+        try:  # lazy: matplotlib is heavy and optional
             import matplotlib
 
             matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            import matplotlib.pyplot as plt  # after use("Agg"): no display needed
         except ImportError as e:
             raise ImportError("History.plot needs matplotlib: pip install 'graphc-compiler[plot]'") from e
         epochs = self["epoch"]
@@ -253,7 +251,7 @@ class _progress:
     def __init__(self, total: int, enabled: bool):
         self.enabled, self.bar = enabled, None
         if enabled:
-            try:
+            try:  # lazy: only a run that shows progress needs it
                 from tqdm.auto import tqdm
 
                 self.bar = tqdm(total=total, unit="epoch", file=sys.stderr)

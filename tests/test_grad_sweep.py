@@ -144,7 +144,7 @@ prim("where", "broadcast_a", lambda op, c, a: wsum(op(c > 0.0, a, c)), away(3, 4
 
 
 def _expr(op, *ts, body, syms):
-    return wsum(gc.ops.expr(body, dict(zip(syms, ts))))
+    return wsum(gc.expr(body, dict(zip(syms, ts))))
 
 
 def _expr_cases():

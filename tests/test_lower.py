@@ -86,10 +86,10 @@ def test_pad_concat_unslice_fold_are_one_loop_each():
     (k,) = kernels(gc.pad(x, 1, value=-1.0))
     assert k.loads[0].valid == ((1, 3), (1, 4)) and k.loads[0].fill == -1.0
     g = gc.input("g", (1, 1, 3, 3, 2, 2))
-    fold = gc.ops.nn.FOLD(g, size=(4, 4), kernel=(2, 2), stride=(1, 1), dilation=(1, 1))
+    fold = gc.REGISTRY["fold"](g, size=(4, 4), kernel=(2, 2), stride=(1, 1), dilation=(1, 1))
     (k,) = kernels(fold)
     assert k.combine == "add" and k.reduce == (2, 3, 4, 5)
-    sl = gc.ops.movement.UNSLICE(x, shape=(2, 7), starts=(0, 1), stops=(2, 7), steps=(1, 2))
+    sl = gc.REGISTRY["unslice"](x, shape=(2, 7), starts=(0, 1), stops=(2, 7), steps=(1, 2))
     (k,) = kernels(sl)
     assert k.init == 0 and k.combine is None
 
@@ -100,9 +100,9 @@ def test_take_is_a_gather_load_and_its_adjoint_a_scatter_store():
     (k,) = kernels(gc.take(table, idx))
     assert any(isinstance(ld.access, Gather) for ld in k.loads) and k.checks == (("ix", -5, 5),)
     g = gc.input("g", (4, 3))
-    (k,) = kernels(gc.ops.indexing.TAKE_ADJOINT(g, idx, axis=0, size=5))
+    (k,) = kernels(gc.REGISTRY["take_adjoint"](g, idx, axis=0, size=5))
     assert isinstance(k.store, Gather) and k.combine == "add" and k.reduce == (0,)
-    f = gc.compile(gc.ops.indexing.TAKE_ADJOINT(g, idx, axis=0, size=5), backend="numpy")
+    f = gc.compile(gc.REGISTRY["take_adjoint"](g, idx, axis=0, size=5), backend="numpy")
     gv, iv = np.ones((4, 3), np.float32), np.array([1, 1, -1, 0])
     want = np.zeros((5, 3), np.float32)
     np.add.at(want, iv % 5, gv)

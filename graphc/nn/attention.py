@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from .. import dtypes, ops, shapes
+from .. import dsl, dtypes, shapes
 from ..tensor import as_tensor
 from .layers import Dropout, Linear, activation_fn
 from .module import Module
@@ -22,7 +22,7 @@ MASKED = -1e9
 def _as_mask(mask):
     """A bool tensor from a bool/numeric tensor or array (nonzero/True = masked)."""
     m = mask if hasattr(mask, "node") else as_tensor(np.asarray(mask))
-    return m if m.dtype == dtypes.bool_ else ops.ne(m, 0)
+    return m if m.dtype == dtypes.bool_ else dsl.ne(m, 0)
 
 
 def scaled_dot_product_attention(q, k, v, causal: bool = False, key_padding_mask=None, attn_mask=None, dropout=None):
@@ -34,23 +34,23 @@ def scaled_dot_product_attention(q, k, v, causal: bool = False, key_padding_mask
     dropout: an optional callable applied to the weights (a Dropout module).
     """
     d = q.shape[-1]
-    scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(d))
+    scores = dsl.matmul(q, dsl.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(d))
     t, s = scores.shape[-2], scores.shape[-1]
     if causal:
         if not (isinstance(t, int) and isinstance(s, int)):
             raise ValueError(f"a causal mask needs static sequence lengths, got scores {shapes.fmt_shape(scores.shape)}")
         future = np.triu(np.ones((t, s), bool), k=1 + s - t)
-        scores = ops.where(future, MASKED, scores)
+        scores = dsl.where(future, MASKED, scores)
     if attn_mask is not None:
-        scores = ops.where(_as_mask(attn_mask), MASKED, scores)
+        scores = dsl.where(_as_mask(attn_mask), MASKED, scores)
     if key_padding_mask is not None:
         m = _as_mask(key_padding_mask)
-        m = ops.reshape(m, (m.shape[0],) + (1,) * (scores.ndim - 2) + (m.shape[1],))
-        scores = ops.where(m, MASKED, scores)
-    weights = ops.softmax(scores, axis=-1)
+        m = dsl.reshape(m, (m.shape[0],) + (1,) * (scores.ndim - 2) + (m.shape[1],))
+        scores = dsl.where(m, MASKED, scores)
+    weights = dsl.softmax(scores, axis=-1)
     if dropout is not None:
         weights = dropout(weights)
-    return ops.matmul(weights, v), weights
+    return dsl.matmul(weights, v), weights
 
 
 class MultiHeadAttention(Module):
@@ -71,7 +71,7 @@ class MultiHeadAttention(Module):
 
     def _heads(self, x):
         n, t = x.shape[0], x.shape[1]
-        return ops.transpose(ops.reshape(x, (n, t, self.num_heads, self.head_dim)), (0, 2, 1, 3))
+        return dsl.transpose(dsl.reshape(x, (n, t, self.num_heads, self.head_dim)), (0, 2, 1, 3))
 
     def forward(self, query, key=None, value=None, key_padding_mask=None, causal: bool = False, attn_mask=None,
                 need_weights: bool = False):
@@ -80,7 +80,7 @@ class MultiHeadAttention(Module):
         q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
         out, weights = scaled_dot_product_attention(q, k, v, causal, key_padding_mask, attn_mask, self.attn_dropout)
         n, t = query.shape[0], query.shape[1]
-        out = self.out_proj(ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (n, t, self.embed_dim)))
+        out = self.out_proj(dsl.reshape(dsl.transpose(out, (0, 2, 1, 3)), (n, t, self.embed_dim)))
         return (out, weights) if need_weights else out
 
     def extra_repr(self):

@@ -5,8 +5,7 @@ import math
 
 import numpy as np
 
-from .. import ops, shapes
-from ..ops import random as _random
+from .. import dsl, shapes
 from ..tensor import Tensor, as_tensor
 from .module import Module
 
@@ -29,7 +28,7 @@ class Linear(Module):
         self.bias = self.param("bias", (out_features,), bias_init) if bias else None
 
     def forward(self, x):
-        y = ops.matmul(x, self.weight)
+        y = dsl.matmul(x, self.weight)
         return y + self.bias if self.bias is not None else y
 
     def extra_repr(self):
@@ -65,7 +64,7 @@ class _ConvNd(Module):
         self.bias = self.param("bias", (out_channels,), bias_init or _uniform_bound(fan_in)) if bias else None
 
     def forward(self, x):
-        return ops.conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return dsl.conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self):
         return f"{self.in_channels} -> {self.out_channels}, kernel={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -97,19 +96,19 @@ class _Pool(Module):
 
 
 class MaxPool1d(_Pool):
-    fn = staticmethod(ops.max_pool1d)
+    fn = staticmethod(dsl.max_pool1d)
 
 
 class MaxPool2d(_Pool):
-    fn = staticmethod(ops.max_pool2d)
+    fn = staticmethod(dsl.max_pool2d)
 
 
 class AvgPool1d(_Pool):
-    fn = staticmethod(ops.avg_pool1d)
+    fn = staticmethod(dsl.avg_pool1d)
 
 
 class AvgPool2d(_Pool):
-    fn = staticmethod(ops.avg_pool2d)
+    fn = staticmethod(dsl.avg_pool2d)
 
 
 class Flatten(Module):
@@ -121,7 +120,7 @@ class Flatten(Module):
 
     def forward(self, x):
         s = self.start_dim
-        return ops.reshape(x, tuple(x.shape[:s]) + (shapes.prod(x.shape[s:]),))
+        return dsl.reshape(x, tuple(x.shape[:s]) + (shapes.prod(x.shape[s:]),))
 
 
 class Dropout(Module):
@@ -140,7 +139,7 @@ class Dropout(Module):
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        return _random.dropout(x, self.p, seed=self.seed, counter=self.step_counter(), training=True)
+        return dsl.dropout(x, self.p, seed=self.seed, counter=self.step_counter(), training=True)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -158,9 +157,9 @@ class Embedding(Module):
 
     def forward(self, indices):
         indices = indices if isinstance(indices, Tensor) else as_tensor(np.asarray(indices, np.int64))
-        flat = ops.reshape(indices, (shapes.prod(indices.shape),)) if indices.ndim != 1 else indices
-        rows = ops.take(self.weight, flat, axis=0)
-        return rows if indices.ndim == 1 else ops.reshape(rows, tuple(indices.shape) + (self.embedding_dim,))
+        flat = dsl.reshape(indices, (shapes.prod(indices.shape),)) if indices.ndim != 1 else indices
+        rows = dsl.take(self.weight, flat, axis=0)
+        return rows if indices.ndim == 1 else dsl.reshape(rows, tuple(indices.shape) + (self.embedding_dim,))
 
 
 # -- activations as modules --------------------------------------------------------------------
@@ -183,53 +182,53 @@ class Identity(Activation):
 
 
 class ReLU(Activation):
-    fn = staticmethod(ops.relu)
+    fn = staticmethod(dsl.relu)
 
 
 class Sigmoid(Activation):
-    fn = staticmethod(ops.sigmoid)
+    fn = staticmethod(dsl.sigmoid)
 
 
 class Tanh(Activation):
-    fn = staticmethod(ops.tanh)
+    fn = staticmethod(dsl.tanh)
 
 
 class GELU(Activation):
-    fn = staticmethod(ops.gelu)
+    fn = staticmethod(dsl.gelu)
 
 
 class Softplus(Activation):
-    fn = staticmethod(ops.softplus)
+    fn = staticmethod(dsl.softplus)
 
 
 class Step(Activation):
     """The Heaviside step (threshold unit): 1 for x > 0, else 0."""
-    fn = staticmethod(ops.step)
+    fn = staticmethod(dsl.step)
 
 
 class LeakyReLU(Activation):
     def __init__(self, alpha: float = 0.01, name=None):
-        super().__init__(ops.leaky_relu, name, alpha=alpha)
+        super().__init__(dsl.leaky_relu, name, alpha=alpha)
 
 
 class ELU(Activation):
     def __init__(self, alpha: float = 1.0, name=None):
-        super().__init__(ops.elu, name, alpha=alpha)
+        super().__init__(dsl.elu, name, alpha=alpha)
 
 
 class Softmax(Activation):
     def __init__(self, axis: int = -1, name=None):
-        super().__init__(ops.softmax, name, axis=axis)
+        super().__init__(dsl.softmax, name, axis=axis)
 
 
 class LogSoftmax(Activation):
     def __init__(self, axis: int = -1, name=None):
-        super().__init__(ops.log_softmax, name, axis=axis)
+        super().__init__(dsl.log_softmax, name, axis=axis)
 
 
-ACTIVATIONS = {"relu": ops.relu, "sigmoid": ops.sigmoid, "tanh": ops.tanh, "gelu": ops.gelu, "softplus": ops.softplus,
-               "leaky_relu": ops.leaky_relu, "elu": ops.elu, "softmax": ops.softmax, "log_softmax": ops.log_softmax,
-               "step": ops.step, "identity": lambda x: x, "linear": lambda x: x}
+ACTIVATIONS = {"relu": dsl.relu, "sigmoid": dsl.sigmoid, "tanh": dsl.tanh, "gelu": dsl.gelu, "softplus": dsl.softplus,
+               "leaky_relu": dsl.leaky_relu, "elu": dsl.elu, "softmax": dsl.softmax, "log_softmax": dsl.log_softmax,
+               "step": dsl.step, "identity": lambda x: x, "linear": lambda x: x}
 
 
 def activation_fn(activation):

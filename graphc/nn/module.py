@@ -19,9 +19,8 @@ from collections import Counter
 
 import numpy as np
 
-from .. import shapes
-from ..ops import leaves
-from ..ops.registry import scope
+from .. import dsl, shapes
+from ..dsl import scope
 from ..tensor import Param, Tensor
 from . import init as initializers
 
@@ -117,7 +116,7 @@ class Module:
         initialised from `value` or by `init(shape, self.rng)`."""
         if value is None:
             value = initializers.get(init)(tuple(int(s) for s in shape), self.rng)
-        p = leaves.param(local, np.asarray(value, dtype=dtype), dtype=dtype, trainable=trainable, role=role)
+        p = dsl.param(local, np.asarray(value, dtype=dtype), dtype=dtype, trainable=trainable, role=role)
         p.variable.name, p.node.scope = f"{self.path}/{local}", self.path
         self._params[local] = p
         return p
@@ -198,7 +197,7 @@ class Module:
         `root/step`), incremented by that root's state_updates(): a per-step key for random masks."""
         root = _call_stack[0] if _call_stack else self
         if root._counter is None:
-            c = leaves.param("step", np.int64(0), dtype=np.int64, trainable=False, role="state")
+            c = dsl.param("step", np.int64(0), dtype=np.int64, trainable=False, role="state")
             c.variable.name, c.node.scope = f"{root.path}/step", root.path
             root._counter = c
         root._pending[root._counter] = root._counter + 1
@@ -241,7 +240,7 @@ class Module:
         its output shape and its own trainable parameter count, with the totals. Built in eval mode
         (the recorded training-mode state updates are left as they were)."""
         global _recorder
-        x = leaves.input("x", (batch,) + tuple(input_shape), dtype)
+        x = dsl.input("x", (batch,) + tuple(input_shape), dtype)
         modes = [(m, m.training) for m in self.modules()]
         self.eval()
         _recorder = []

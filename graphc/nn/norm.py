@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops, shapes
+from .. import dsl, shapes
 from .module import Module
 
 
@@ -35,18 +35,18 @@ class _BatchNorm(Module):
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, self.num_features) + (1,) * (x.ndim - 2)
         if self.training:
-            mu = ops.mean(x, axes)
-            nu = ops.var(x, axes)
+            mu = dsl.mean(x, axes)
+            nu = dsl.var(x, axes)
             n = shapes.prod(x.shape[a] for a in axes)
             m = self.momentum
-            self.record_update(self.running_mean, (1 - m) * self.running_mean + m * ops.stop_gradient(mu))
-            unbiased = ops.var(x, axes, ddof=1) if not (isinstance(n, int) and n < 2) else nu
-            self.record_update(self.running_var, (1 - m) * self.running_var + m * ops.stop_gradient(unbiased))
+            self.record_update(self.running_mean, (1 - m) * self.running_mean + m * dsl.stop_gradient(mu))
+            unbiased = dsl.var(x, axes, ddof=1) if not (isinstance(n, int) and n < 2) else nu
+            self.record_update(self.running_var, (1 - m) * self.running_var + m * dsl.stop_gradient(unbiased))
         else:
             mu, nu = self.running_mean, self.running_var
-        xhat = (x - ops.reshape(mu, bshape)) * ops.rsqrt(ops.reshape(nu, bshape) + self.eps)
+        xhat = (x - dsl.reshape(mu, bshape)) * dsl.rsqrt(dsl.reshape(nu, bshape) + self.eps)
         if self.weight is not None:
-            xhat = xhat * ops.reshape(self.weight, bshape) + ops.reshape(self.bias, bshape)
+            xhat = xhat * dsl.reshape(self.weight, bshape) + dsl.reshape(self.bias, bshape)
         return xhat
 
     def extra_repr(self):
@@ -79,8 +79,8 @@ class LayerNorm(Module):
         if tuple(x.shape[-k:]) != self.normalized_shape:
             raise ValueError(f"LayerNorm{self.normalized_shape} '{self.path}': input {shapes.fmt_shape(x.shape)} does not end in it")
         axes = tuple(range(x.ndim - k, x.ndim))
-        mu = ops.mean(x, axes, keepdims=True)
-        xhat = (x - mu) * ops.rsqrt(ops.var(x, axes, keepdims=True) + self.eps)
+        mu = dsl.mean(x, axes, keepdims=True)
+        xhat = (x - mu) * dsl.rsqrt(dsl.var(x, axes, keepdims=True) + self.eps)
         if self.weight is not None:
             xhat = xhat * self.weight + self.bias
         return xhat

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from .. import ops, shapes
+from .. import dsl, shapes
 from .module import Module
 
 
@@ -43,7 +43,7 @@ class _Recurrent(Module):
         """One direction over the whole sequence: the hidden states in time order and the final state."""
         w_ih, w_hh, b_ih, b_hh = self.weights[d]
         n_steps = x.shape[1]
-        gi = ops.matmul(x, w_ih) + b_ih                  # (N, T, G·H): every step's input part at once
+        gi = dsl.matmul(x, w_ih) + b_ih                  # (N, T, G·H): every step's input part at once
         order = range(n_steps) if d == 0 else range(n_steps - 1, -1, -1)
         hs = [None] * n_steps
         for t in order:
@@ -58,21 +58,21 @@ class _Recurrent(Module):
         dirs = len(self.weights)
         states = self._split_state(state, dirs)
         runs = [self._run(x, states[d], d) for d in range(dirs)]
-        outputs = ops.stack([ops.concat([r[0][t] for r in runs], axis=-1) for t in range(x.shape[1])], axis=1)
+        outputs = dsl.stack([dsl.concat([r[0][t] for r in runs], axis=-1) for t in range(x.shape[1])], axis=1)
         finals = [r[1] for r in runs]
         if isinstance(finals[0], tuple):
-            last = tuple(ops.concat([f[i] for f in finals], axis=-1) for i in range(2))
+            last = tuple(dsl.concat([f[i] for f in finals], axis=-1) for i in range(2))
         else:
-            last = ops.concat(finals, axis=-1)
+            last = dsl.concat(finals, axis=-1)
         return outputs, last
 
     def _split_state(self, state, dirs):
         if state is None:
             return [None] * dirs
         if isinstance(state, tuple):
-            parts = [ops.split(s, dirs, axis=-1) for s in state]
+            parts = [dsl.split(s, dirs, axis=-1) for s in state]
             return [tuple(p[d] for p in parts) for d in range(dirs)]
-        return ops.split(state, dirs, axis=-1)
+        return dsl.split(state, dirs, axis=-1)
 
     def extra_repr(self):
         return f"{self.input_size} -> {self.hidden_size}" + (", bidirectional" if self.bidirectional else "")
@@ -84,8 +84,8 @@ class RNN(_Recurrent):
     gates = 1
 
     def cell(self, gi, h, w_hh, b_hh):
-        pre = gi + b_hh if h is None else gi + ops.matmul(h, w_hh) + b_hh
-        return ops.tanh(pre)
+        pre = gi + b_hh if h is None else gi + dsl.matmul(h, w_hh) + b_hh
+        return dsl.tanh(pre)
 
 
 class LSTM(_Recurrent):
@@ -95,11 +95,11 @@ class LSTM(_Recurrent):
 
     def cell(self, gi, state, w_hh, b_hh):
         h, c = state if state is not None else (None, None)
-        pre = gi + b_hh if h is None else gi + ops.matmul(h, w_hh) + b_hh
-        i, f, g, o = ops.split(pre, 4, axis=-1)
-        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
+        pre = gi + b_hh if h is None else gi + dsl.matmul(h, w_hh) + b_hh
+        i, f, g, o = dsl.split(pre, 4, axis=-1)
+        i, f, g, o = dsl.sigmoid(i), dsl.sigmoid(f), dsl.tanh(g), dsl.sigmoid(o)
         c = i * g if c is None else f * c + i * g
-        return o * ops.tanh(c), c
+        return o * dsl.tanh(c), c
 
 
 class GRU(_Recurrent):
@@ -108,10 +108,10 @@ class GRU(_Recurrent):
     gates = 3
 
     def cell(self, gi, h, w_hh, b_hh):
-        gh = b_hh if h is None else ops.matmul(h, w_hh) + b_hh
-        i_r, i_z, i_n = ops.split(gi, 3, axis=-1)
-        h_r, h_z, h_n = ops.split(gh, 3, axis=-1)
-        r = ops.sigmoid(i_r + h_r)
-        z = ops.sigmoid(i_z + h_z)
-        n = ops.tanh(i_n + r * h_n)
+        gh = b_hh if h is None else dsl.matmul(h, w_hh) + b_hh
+        i_r, i_z, i_n = dsl.split(gi, 3, axis=-1)
+        h_r, h_z, h_n = dsl.split(gh, 3, axis=-1)
+        r = dsl.sigmoid(i_r + h_r)
+        z = dsl.sigmoid(i_z + h_z)
+        n = dsl.tanh(i_n + r * h_n)
         return (1 - z) * n if h is None else (1 - z) * n + z * h

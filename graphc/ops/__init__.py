@@ -1,4 +1,4 @@
-"""Every op graphc knows, and the DSL functions that apply them (re-exported as `graphc.*`)."""
+"""Every op graphc knows, and the functions that apply them to nodes (lifted to tensors as `graphc.*`)."""
 from . import elementwise as elementwise_module, indexing, leaves, linalg, math, movement, nn, random, reduce  # noqa: F401  (registers the ops)
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
@@ -9,14 +9,14 @@ from .math import (abs, add, cast, cos, div, elu, eq, erf_ as erf, exp_ as exp, 
                    square, step, stop_gradient, sub, tanh, where)
 from .indexing import gather, getitem, iota, one_hot, take
 from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad, permute, reshape, slice_axis, split,
-                       squeeze, stack, swapaxes, transpose)
+                       squeeze, stack, sum_to_shape, swapaxes, transpose)
 from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)
 from .random import bernoulli, dropout, normal, uniform
-from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, sum_to_shape, var
-from .registry import COMPOSITES, REGISTRY, Composite, Op, make_node, register, scope
+from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
+from .registry import COMPOSITES, REGISTRY, Composite, Op, as_node, make_node, named, register, scope
 
 heaviside = step
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {
     "elementwise_module", "indexing", "leaves", "linalg", "math", "movement", "nn", "random", "reduce", "registry",
-    "Composite", "Op", "make_node", "register", "COMPOSITES", "REGISTRY"}]
+    "Composite", "Op", "as_node", "make_node", "named", "register", "COMPOSITES", "REGISTRY"}]

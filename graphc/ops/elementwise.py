@@ -7,14 +7,16 @@ differentiated again. A user registers a new op from a formula with `gc.elementw
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable, Sequence
 
-import numpy as np
 import sympy
 
 from .. import dtypes, scalar, scalar_ops, shapes
 from ..errors import DTypeError
-from .registry import Op, register
+from ..ir import Node
+from .movement import sum_to_shape
+from .registry import Op, as_node, register
 
 # dtype behaviours of elementwise ops
 SAME, FLOAT, BOOL, LOGICAL = "same", "float", "bool", "logical"
@@ -153,14 +155,12 @@ class Expr(Op):
 EXPR = register(Expr)
 
 
-def expr(body, args: dict, dtype=None, name=None):
-    """An `expr` node computing `body` (sympy) with symbols bound to tensors by `args` {symbol: tensor}."""
-    from ..tensor import as_tensor
-
+def expr(body, args: dict, dtype=None, name=None) -> Node:
+    """An `expr` node computing `body` (sympy) with symbols bound to nodes by `args` {symbol: node}."""
     syms = tuple(s for s in args if s in body.free_symbols) or tuple(args)[:1]
-    tensors = [as_tensor(args[s]) for s in syms]
-    dt = dtype or dtypes.promote(*(t.dtype for t in tensors))
-    return EXPR(*tensors, fn=sympy.Lambda(syms, body), dtype=dt, name=name)
+    operands = [as_node(args[s]) for s in syms]
+    dt = dtype or dtypes.promote(*(x.dtype for x in operands))
+    return EXPR(*operands, fn=sympy.Lambda(syms, body), dtype=dt, name=name)
 
 
 def _elementwise_vjp(g, y, inputs, args, derivatives):
@@ -168,8 +168,6 @@ def _elementwise_vjp(g, y, inputs, args, derivatives):
 
     Scalar constant operands are substituted into the formula (so d(x**2)/dx reads 2*x), and a
     derivative of exactly 1 passes g through without a node."""
-    from .reduce import sum_to_shape
-
     consts = {a: _scalar_value(x) for a, x in zip(args, inputs) if _scalar_value(x) is not None}
     # the cotangent's symbol must differ from the formula's arguments: the VJP of a backward `expr`
     # node (whose formula is in G) would otherwise bind G to its input instead of the cotangent
@@ -179,7 +177,7 @@ def _elementwise_vjp(g, y, inputs, args, derivatives):
     out = []
     for x, a, d in zip(inputs, args, derivatives):
         d = d.subs(consts) if consts else d
-        if not dtypes.is_float(x.dtype) or x.node.op.name == "const" or d == 0:
+        if not dtypes.is_float(x.dtype) or x.op.name == "const" or d == 0:
             out.append(None)
             continue
         if d == 1:
@@ -187,14 +185,13 @@ def _elementwise_vjp(g, y, inputs, args, derivatives):
         else:
             env = {gsym: g, scalar.Y: y, **{s: t for s, t in zip(args, inputs) if s not in consts}}
             ct = expr(gsym * d, env, dtype=x.dtype)
-            ct.node.meta.setdefault("local_derivative", d)
+            ct.meta.setdefault("local_derivative", d)
         out.append(sum_to_shape(ct, x.shape))
     return out
 
 
-def _scalar_value(t):
-    """The Python number held by a scalar constant tensor, else None."""
-    node = t.node
+def _scalar_value(node):
+    """The Python number held by a scalar constant node, else None."""
     if node.op.name == "const" and node.attrs["value"].array.size == 1:
         v = node.attrs["value"].array.reshape(())[()]
         return sympy.Integer(int(v)) if float(v).is_integer() else sympy.Float(float(v))
@@ -207,9 +204,8 @@ def elementwise(name: str, formula: Callable, *, arity: int | None = None, deriv
 
     `formula` receives sympy symbols (one per operand, then attributes as keywords) and returns
     an expression; derivatives come from sympy.diff unless `derivative(*args, y)` states them.
+    The function applies the op to nodes (the DSL's `graphc.elementwise` lifts it to tensors).
     """
-    import inspect
-
     if arity is None:
         params = [p for p in inspect.signature(formula).parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
         arity = len(params)

@@ -5,8 +5,10 @@ import numpy as np
 
 from .. import dtypes, shapes
 from ..errors import ShapeError
+from ..ir import Node
+from .math import cast, eq
 from .movement import SLICE, _fmt, _slice_len, expand_dims, reshape
-from .registry import Op, composite, register
+from .registry import Op, as_node, composite, register
 
 
 class Iota(Op):
@@ -119,10 +121,8 @@ def _spread(ctx, idx, axis, domain):
 IOTA, TAKE, TAKE_ADJOINT = register(Iota), register(Take), register(TakeAdjoint)
 
 
-def take(x, indices, axis: int = 0, name=None):
-    from ..tensor import as_tensor
-
-    idx = indices if hasattr(indices, "node") else as_tensor(np.asarray(indices, dtype=np.int64))
+def take(x, indices, axis: int = 0, name=None) -> Node:
+    idx = indices if isinstance(indices, Node) else as_node(np.asarray(indices, dtype=np.int64))
     return TAKE(x, idx, axis=axis, name=name)
 
 
@@ -140,20 +140,17 @@ def _np_one_hot(idx, depth, dtype=np.float32):
 @composite("one_hot", _np_one_hot)
 def one_hot(indices, depth: int, dtype=dtypes.DEFAULT_FLOAT, name=None):
     """One-hot encoding along a new last axis: `indices` (ints) -> (..., depth)."""
-    from ..tensor import as_tensor
-    from .math import cast, eq
-
-    idx = indices if hasattr(indices, "node") else as_tensor(np.asarray(indices, dtype=np.int64))
+    idx = indices if isinstance(indices, Node) else as_node(np.asarray(indices, dtype=np.int64))
     hot = eq(expand_dims(idx, -1), iota((depth,), 0, idx.dtype))
     return cast(hot, dtype, name=name)
 
-def getitem(x, index):
-    """Basic NumPy indexing: ints, slices with steps, None, Ellipsis; one int array/tensor gathers along its axis."""
-    from ..tensor import Tensor
 
+def getitem(x, index) -> Node:
+    """Basic NumPy indexing: ints, slices with steps, None, Ellipsis; one int array/node gathers along its axis."""
+    x = as_node(x)
     if not isinstance(index, tuple):
         index = (index,)
-    arrays = [i for i, ix in enumerate(index) if isinstance(ix, (Tensor, np.ndarray, list))]
+    arrays = [i for i, ix in enumerate(index) if isinstance(ix, (Node, np.ndarray, list))]
     if arrays:
         if len(index) != 1:
             raise ShapeError("indexing with an array is supported on its own (x[idx]); use gc.take(x, idx, axis)")

@@ -9,8 +9,11 @@ import numpy as np
 from .. import dtypes, shapes
 from ..errors import DTypeError, ShapeError
 from ..ir import Attrs, Node
-from .registry import Op, make_node, register
+from .math import cast
+from .registry import Op, as_node, current_scope, make_node, register
 
+# Each declared input's attributes carry a `uid`, so two inputs alike in name, shape and dtype never
+# compare equal; like Node ids it is creation order, and Graph.structural_hash leaves it out.
 _uids = itertools.count()
 
 
@@ -44,7 +47,6 @@ class Variable:
 
     def __init__(self, name: str, value: np.ndarray, trainable: bool = True, role: str = "param"):
         self.name, self.trainable, self.role = name, trainable, role
-        self.uid = next(_uids)
         self.value = np.array(value, copy=True)
 
     @property
@@ -91,7 +93,7 @@ class Input(Op):
 
 
 class Parameter(Op):
-    name, kind, hashcons, differentiable = "param", "leaf", True, False
+    name, kind, hashcons, differentiable = "param", "leaf", False, False  # one node per Variable, made by param()
 
     def shape(self, *, var):
         return tuple(var.shape)
@@ -122,25 +124,28 @@ class Const(Op):
     def lower(self, ctx, *, value):
         return ctx.buffer(value.array.shape, value.array.dtype, role="const", data=value.array)
 
+    def make(self, value, dtype) -> Node:
+        """The constant node holding `value` (a Python scalar or array) as `dtype`."""
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise DTypeError(f"cannot make a constant from a value of dtype {arr.dtype}")
+        if arr.dtype != dtype:
+            arr = arr.astype(dtype)
+        return make_node(self, (), {"value": ConstValue(arr)})
 
-def input(name: str, shape=(), dtype=dtypes.DEFAULT_FLOAT):
+
+def input(name: str, shape=(), dtype=dtypes.DEFAULT_FLOAT) -> Node:
     """A graph input, bound by keyword when the compiled function is called. `None` dims are the batch size."""
-    from ..tensor import Tensor
-
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"input name {name!r} must be a Python identifier (inputs are passed by keyword)")
     if shape is None:
         raise ShapeError(f"input {name!r}: give a shape tuple: () for a scalar, (None,) for one value per batch row")
     attrs = Attrs(dict(name=name, shape=shapes.as_shape(shape), dtype=dtypes.as_dtype(dtype), uid=next(_uids)))
-    node = Node(INPUT, (), attrs, attrs["shape"], attrs["dtype"], name=name, scope="")
-    return Tensor.of(node)
+    return Node(INPUT, (), attrs, attrs["shape"], attrs["dtype"], name=name, scope="")
 
 
-def param(name: str, value=None, *, shape=None, init=None, dtype=None, trainable=True, role="param"):
+def param(name: str, value=None, *, shape=None, init=None, dtype=None, trainable=True, role="param") -> Node:
     """A parameter with storage: give its initial `value`, or a `shape` and an `init(shape, rng)` or init name."""
-    from ..tensor import Tensor
-    from .registry import current_scope
-
     if value is None:
         if shape is None:
             raise ValueError(f"param {name!r}: give a value or a shape")
@@ -154,7 +159,7 @@ def param(name: str, value=None, *, shape=None, init=None, dtype=None, trainable
     var = Variable(full, arr, trainable=trainable, role=role)
     node = make_node(PARAM, (), {"var": var}, name=name)
     node.meta["role"] = role
-    return Tensor.of(node)
+    return node
 
 
 def _initial_value(init, shape, name):
@@ -163,20 +168,16 @@ def _initial_value(init, shape, name):
     raise ValueError(f"param {name!r}: init must be a callable taking the shape")
 
 
-def const(value, dtype=None):
-    """A constant tensor (a Python scalar or a NumPy array); it keeps its own dtype unless one is given."""
-    from ..tensor import as_tensor
-
-    return as_tensor(value, dtype)
+def const(value, dtype=None) -> Node:
+    """A constant (a Python scalar or a NumPy array); it keeps its own dtype unless one is given.
+    Given a node, returns it (cast to `dtype` if one is given)."""
+    if isinstance(value, Node):
+        return value if dtype is None else cast(value, dtype)
+    return as_node(value, dtype)
 
 
 def const_node(value, dtype) -> Node:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise DTypeError(f"cannot make a constant from a value of dtype {arr.dtype}")
-    if arr.dtype != dtype:
-        arr = arr.astype(dtype)
-    return make_node(CONST, (), {"value": ConstValue(arr)})
+    return CONST.make(value, dtype)
 
 
 INPUT, PARAM, CONST = register(Input), register(Parameter), register(Const)

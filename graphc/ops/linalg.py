@@ -5,7 +5,10 @@ import numpy as np
 
 from .. import dtypes, shapes
 from ..errors import ShapeError
-from .registry import Op, composite, register
+from ..ir import Node
+from .math import mul
+from .movement import expand_dims, reshape, sum_to_shape, swapaxes
+from .registry import Op, as_node, composite, register
 
 
 class MatMul(Op):
@@ -35,9 +38,6 @@ class MatMul(Op):
         return ctx.matmul(a, b)
 
     def vjp(self, g, y, a, b):
-        from .movement import swapaxes
-        from .reduce import sum_to_shape
-
         ga = sum_to_shape(MATMUL(g, swapaxes(b, -1, -2)), a.shape) if dtypes.is_float(a.dtype) else None
         gb = sum_to_shape(MATMUL(swapaxes(a, -1, -2), g), b.shape) if dtypes.is_float(b.dtype) else None
         return [ga, gb]
@@ -50,16 +50,13 @@ class MatMul(Op):
 MATMUL = register(MatMul)
 
 
-def matmul(a, b, name=None):
+def matmul(a, b, name=None) -> Node:
     """`a @ b` with NumPy semantics: 1-D operands are promoted to a row/column and squeezed back."""
-    from ..tensor import as_tensor
-    from .movement import expand_dims, reshape
-
-    if hasattr(a, "node") or hasattr(b, "node"):
-        partner = (a if hasattr(a, "node") else b).dtype
-        a = a if hasattr(a, "node") else as_tensor(a, dtypes.weak_dtype_for(a, partner))
-        b = b if hasattr(b, "node") else as_tensor(b, dtypes.weak_dtype_for(b, partner))
-    a, b = as_tensor(a), as_tensor(b)
+    if isinstance(a, Node) or isinstance(b, Node):
+        partner = (a if isinstance(a, Node) else b).dtype
+        a = a if isinstance(a, Node) else as_node(a, dtypes.weak_dtype_for(a, partner))
+        b = b if isinstance(b, Node) else as_node(b, dtypes.weak_dtype_for(b, partner))
+    a, b = as_node(a), as_node(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(f"matmul {shapes.fmt_shape(a.shape)} @ {shapes.fmt_shape(b.shape)}: operands must not be scalars (use *)")
     if a.ndim >= 2 and b.ndim >= 2:
@@ -84,8 +81,5 @@ def dot(a, b, name=None):
 @composite("outer", lambda a, b: np.outer(a, b))
 def outer(a, b, name=None):
     """The outer product of two vectors: (n,) x (m,) -> (n, m)."""
-    from ..tensor import as_tensor
-    from .movement import reshape
-
-    a, b = as_tensor(a), as_tensor(b)
-    return reshape(a, (-1, 1)) * reshape(b, (1, -1))
+    a, b = as_node(a), as_node(b)
+    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))

@@ -8,8 +8,10 @@ from sympy import Abs, Heaviside, Max, Min, Piecewise, erf, exp, log, sqrt
 
 from .. import dtypes, scalar, shapes
 from ..errors import DTypeError
+from ..ir import Node
 from .elementwise import BOOL, FLOAT, LOGICAL, SAME, Elementwise
-from .registry import Op, register
+from .movement import sum_to_shape
+from .registry import Op, as_node, register
 
 sigmoid_fn = scalar.sigmoid
 _SQRT_2_OVER_PI = sqrt(2 / sympy.pi)
@@ -38,14 +40,11 @@ class _Log(Elementwise):
     of binary cross-entropy then stay finite (values and gradients) for logits of any magnitude."""
 
     def __call__(self, x, name=None, **attrs):
-        node = getattr(x, "node", None)
-        if node is not None and not attrs:
-            from ..tensor import Tensor
-
-            if node.op is sigmoid:
-                return neg(softplus(neg(Tensor.of(node.inputs[0]))), name=name)
-            if node.op is sub and node.inputs[1].op is sigmoid and _is_one(node.inputs[0]) and node.shape == node.inputs[1].shape:
-                return neg(softplus(Tensor.of(node.inputs[1].inputs[0])), name=name)
+        if isinstance(x, Node) and not attrs:
+            if x.op is sigmoid:
+                return neg(softplus(neg(x.inputs[0])), name=name)
+            if x.op is sub and x.inputs[1].op is sigmoid and _is_one(x.inputs[0]) and x.shape == x.inputs[1].shape:
+                return neg(softplus(x.inputs[1].inputs[0]), name=name)
         return super().__call__(x, name=name, **attrs)
 
 
@@ -106,9 +105,6 @@ logical_and = _binary("logical_and", lambda a, b: sympy.And(a > 0, b > 0), LOGIC
 logical_or = _binary("logical_or", lambda a, b: sympy.Or(a > 0, b > 0), LOGICAL, numpy=np.logical_or, differentiable=False)
 logical_not = _unary("logical_not", lambda x: sympy.Not(x > 0), LOGICAL, numpy=np.logical_not, differentiable=False)
 
-for _op in (eq, ne, lt, le, gt, ge, logical_and, logical_or, logical_not):
-    _op.vjp = lambda g, y, *inputs, **attrs: [None] * len(inputs)
-
 
 class Where(Op):
     """where(cond, a, b): a where cond is true, else b (broadcasting all three)."""
@@ -130,8 +126,6 @@ class Where(Op):
         return ctx.map_body((cond, a, b), lambda bld, ops: bld.where(*ops))
 
     def vjp(self, g, y, cond, a, b):
-        from .reduce import sum_to_shape
-
         zero = 0.0
         return [None,
                 sum_to_shape(WHERE(cond, g, zero), a.shape) if dtypes.is_float(a.dtype) else None,
@@ -184,27 +178,20 @@ class StopGradient(Op):
     def lower(self, ctx, x):
         return x
 
-    def vjp(self, g, y, x):
-        return [None]
-
 
 WHERE, CAST, STOP_GRADIENT = register(Where), register(Cast), register(StopGradient)
 
 
-def where(cond, a, b, name=None):
+def where(cond, a, b, name=None) -> Node:
     """Elementwise choice: `a` where `cond` holds, else `b`."""
-    from ..tensor import as_tensor
-
-    if not hasattr(cond, "node"):
-        cond = as_tensor(np.asarray(cond, dtype=bool))
+    if not isinstance(cond, Node):
+        cond = as_node(np.asarray(cond, dtype=bool))
     return WHERE(cond, a, b, name=name)
 
 
-def cast(x, dtype, name=None):
+def cast(x, dtype, name=None) -> Node:
     """Convert `x` to `dtype` (gradients flow between float dtypes)."""
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     return x if x.dtype == dtypes.as_dtype(dtype) else CAST(x, dtype=dtype, name=name)
 
 

@@ -1,4 +1,5 @@
-"""Movement ops: reshape, transpose, broadcast, slicing (and its adjoint), pad, concat, stack, split, flip."""
+"""Movement ops: reshape, transpose, broadcast (and its adjoint, sum_to_shape), slicing (and its adjoint), pad,
+concat, stack, split, flip."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,8 @@ import sympy
 from .. import dtypes, shapes
 from ..scalar_ops import INDEX
 from ..errors import ShapeError
-from .registry import Op, composite, register
+from ..ir import Node
+from .registry import REGISTRY, Op, as_node, composite, register
 
 
 def _fmt(shape):
@@ -112,8 +114,6 @@ class BroadcastTo(Op):
         return x.broadcast_to(shape)
 
     def vjp(self, g, y, x, *, shape):
-        from .reduce import sum_to_shape
-
         return [sum_to_shape(g, x.shape)]
 
     def vjp_label(self, index, out, inputs):
@@ -286,12 +286,10 @@ RESHAPE, TRANSPOSE, BROADCAST_TO = register(Reshape), register(Transpose), regis
 SLICE, UNSLICE, PAD, CONCAT = register(Slice), register(Unslice), register(Pad), register(Concat)
 
 
-# -- the DSL functions -------------------------------------------------------------
-def reshape(x, shape, name=None):
+# -- the op functions (on nodes) -------------------------------------------------------------
+def reshape(x, shape, name=None) -> Node:
     """Reshape (one dim may be -1); symbolic dims are carried through exactly."""
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     target = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if len(target) == x.ndim and -1 not in target and all(shapes.dims_equal(a, shapes.as_dim(b)) for a, b in zip(x.shape, target)):
         return x
@@ -307,6 +305,7 @@ def permute(x, *axes, name=None):
 
 
 def swapaxes(x, a: int, b: int, name=None):
+    x = as_node(x)
     perm = list(range(x.ndim))
     a, b = shapes.normalize_axis(a, x.ndim), shapes.normalize_axis(b, x.ndim)
     perm[a], perm[b] = perm[b], perm[a]
@@ -314,9 +313,7 @@ def swapaxes(x, a: int, b: int, name=None):
 
 
 def broadcast_to(x, shape, name=None):
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     shape = shapes.as_shape(shape)
     if len(shape) == x.ndim and all(shapes.dims_equal(a, b) for a, b in zip(x.shape, shape)):
         return x
@@ -324,17 +321,13 @@ def broadcast_to(x, shape, name=None):
 
 
 def expand_dims(x, axis: int, name=None):
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     axis = shapes.normalize_axis(axis, x.ndim + 1)
     return RESHAPE(x, shape=x.shape[:axis] + (1,) + x.shape[axis:], name=name)
 
 
 def squeeze(x, axis=None, name=None):
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     axes = [i for i, d in enumerate(x.shape) if isinstance(d, int) and d == 1] if axis is None else shapes.normalize_axes(axis, x.ndim)
     for a in axes:
         if not (isinstance(x.shape[a], int) and x.shape[a] == 1):
@@ -344,7 +337,7 @@ def squeeze(x, axis=None, name=None):
 
 def concat(xs, axis: int = 0, name=None):
     xs = list(xs)
-    return xs[0] if len(xs) == 1 else CONCAT(*xs, axis=axis, name=name)
+    return as_node(xs[0]) if len(xs) == 1 else CONCAT(*xs, axis=axis, name=name)
 
 
 concatenate = concat
@@ -352,9 +345,7 @@ concatenate = concat
 
 @composite("stack", lambda xs, axis=0: np.stack(xs, axis=axis))
 def stack(xs, axis: int = 0, name=None):
-    from ..tensor import as_tensor
-
-    xs = [as_tensor(x) for x in xs]
+    xs = [as_node(x) for x in xs]
     axis = shapes.normalize_axis(axis, xs[0].ndim + 1)
     return concat([expand_dims(x, axis) for x in xs], axis=axis, name=name)
 
@@ -362,9 +353,7 @@ def stack(xs, axis: int = 0, name=None):
 @composite("split", lambda x, sections, axis=0: np.split(x, sections, axis=axis))
 def split(x, sections, axis: int = 0):
     """Split into equal `sections` (an int) or at the given indices (a list), like np.split."""
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     axis = shapes.normalize_axis(axis, x.ndim)
     n = x.shape[axis]
     if not isinstance(n, int):
@@ -379,6 +368,7 @@ def split(x, sections, axis: int = 0):
 
 
 def slice_axis(x, axis, start, stop, step=1):
+    x = as_node(x)
     starts = tuple(start if i == axis else 0 for i in range(x.ndim))
     stops = tuple(stop if i == axis else d for i, d in enumerate(x.shape))
     steps = tuple(step if i == axis else 1 for i in range(x.ndim))
@@ -387,9 +377,7 @@ def slice_axis(x, axis, start, stop, step=1):
 
 @composite("flip", lambda x, axis=None: np.flip(x, axis=axis))
 def flip(x, axis=None, name=None):
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     axes = shapes.normalize_axes(axis, x.ndim)
     for a in axes:
         if not isinstance(x.shape[a], int):
@@ -403,3 +391,16 @@ def flip(x, axis=None, name=None):
 def pad(x, pads, value=0.0, name=None):
     """Constant padding; `pads` is an int (every side) or one (before, after) pair per axis."""
     return PAD(x, pads=pads, value=value, name=name)
+
+
+def sum_to_shape(g, shape):
+    """Sum a broadcast cotangent back to an operand's `shape` (the adjoint of broadcasting)."""
+    shape = tuple(shape)
+    if len(g.shape) == len(shape) and all(shapes.dims_equal(a, b) for a, b in zip(g.shape, shape)):
+        return g
+    lead = len(g.shape) - len(shape)
+    axes = list(range(lead)) + [lead + i for i, d in enumerate(shape)
+                                if isinstance(d, int) and d == 1 and not (isinstance(g.shape[lead + i], int) and g.shape[lead + i] == 1)]
+    # sum by name: graphc.ops.reduce builds on this module (its VJPs reshape and broadcast)
+    out = REGISTRY["sum"](g, axes=tuple(axes), keepdims=True) if axes else g
+    return reshape(out, shape)

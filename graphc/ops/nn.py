@@ -14,7 +14,12 @@ import numpy as np
 
 from .. import dtypes, shapes
 from ..errors import ShapeError
-from .registry import Op, composite, current_scope, register, scope
+from ..ir import Node
+from .linalg import matmul
+from .math import add, div, exp_ as exp, log_ as log, stop_gradient, sub
+from .movement import pad, reshape, transpose
+from .reduce import max as reduce_max, mean as reduce_mean, sum as reduce_sum
+from .registry import Op, as_node, composite, current_scope, register, scope
 
 
 def _tuple(v, n, what):
@@ -130,8 +135,6 @@ def _pads(padding, spatial, kernel, stride, dilation):
 
 
 def _windows(x, kernel, stride, padding, dilation, fill):
-    from .movement import pad
-
     nd = x.ndim - 2
     kernel, stride, dilation = _tuple(kernel, nd, "kernel"), _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
     pads = _pads(padding, x.shape[2:], kernel, stride, dilation)
@@ -142,12 +145,8 @@ def _windows(x, kernel, stride, padding, dilation, fill):
 
 def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name=None):
     """N-d convolution (cross-correlation, no kernel flip): x (N, C, *S), w (O, C/groups, *K) -> (N, O, *out)."""
-    from ..tensor import as_tensor
-    from .linalg import matmul
-    from .movement import reshape, transpose
-
-    x = as_tensor(x)
-    w = w if hasattr(w, "node") else as_tensor(w, dtypes.weak_dtype_for(w, x.dtype))  # arrays are weak, as in matmul
+    x = as_node(x)
+    w = w if isinstance(w, Node) else as_node(w, dtypes.weak_dtype_for(w, x.dtype))  # arrays are weak, as in matmul
     nd = w.ndim - 2
     what = _label(f"conv{nd}d", name)
     if x.ndim != nd + 2:
@@ -169,8 +168,8 @@ def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name
         y = matmul(cols, wm)                                                       # (N, G, P, O/G)
         y = reshape(transpose(y, (0, 1, 3, 2)), (n, o) + out_sp)
         if bias is not None:
-            b = bias if hasattr(bias, "node") else as_tensor(bias, dtypes.weak_dtype_for(bias, y.dtype))
-            y = y + reshape(b, (1, o) + (1,) * nd)
+            b = bias if isinstance(bias, Node) else as_node(bias, dtypes.weak_dtype_for(bias, y.dtype))
+            y = add(y, reshape(b, (1, o) + (1,) * nd))
     return y
 
 
@@ -240,9 +239,7 @@ def _check_rank(t, rank, what):
 
 
 def _pool(x, kernel_size, stride, padding, reduce, fill, what, dilation=1, label=None):
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     nd = x.ndim - 2
     label = label or _label(what, None)
     if nd < 1:
@@ -256,18 +253,15 @@ def _pool(x, kernel_size, stride, padding, reduce, fill, what, dilation=1, label
 
 
 def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, name=None, op="max_pool"):
-    from .reduce import max
-
+    x = as_node(x)
     lowest = -np.inf if dtypes.is_float(x.dtype) else np.iinfo(x.dtype).min
-    return _pool(x, kernel_size, stride, padding, lambda c, ax: max(c, ax, name=name), lowest, name or "max_pool", dilation,
+    return _pool(x, kernel_size, stride, padding, lambda c, ax: reduce_max(c, ax, name=name), lowest, name or "max_pool", dilation,
                  _label(op, name))
 
 
 def avg_pool(x, kernel_size, stride=None, padding=0, name=None, op="avg_pool"):
     """Average pooling; padded positions count as zeros (count_include_pad, as in PyTorch's default)."""
-    from .reduce import mean
-
-    return _pool(x, kernel_size, stride, padding, lambda c, ax: mean(c, ax, name=name), 0.0, name or "avg_pool",
+    return _pool(x, kernel_size, stride, padding, lambda c, ax: reduce_mean(c, ax, name=name), 0.0, name or "avg_pool",
                  label=_label(op, name))
 
 
@@ -325,24 +319,16 @@ def _np_softmax(x, axis=-1):
 @composite("softmax", _np_softmax)
 def softmax(x, axis: int = -1, name=None):
     """exp(x - max) / sum(exp(x - max)) along `axis`: never overflows."""
-    from ..tensor import as_tensor
-    from .math import exp_ as exp, stop_gradient
-    from .reduce import max, sum
-
-    x = as_tensor(x)
+    x = as_node(x)
     with scope(name or "softmax"):
-        e = exp(x - stop_gradient(max(x, axis, keepdims=True)))
-        return e / sum(e, axis, keepdims=True)
+        e = exp(sub(x, stop_gradient(reduce_max(x, axis, keepdims=True))))
+        return div(e, reduce_sum(e, axis, keepdims=True))
 
 
 @composite("log_softmax", lambda x, axis=-1: np.log(_np_softmax(x, axis)))
 def log_softmax(x, axis: int = -1, name=None):
     """x - logsumexp(x) along `axis`, computed from the shifted input (stable for any magnitude)."""
-    from ..tensor import as_tensor
-    from .math import exp_ as exp, log_ as log, stop_gradient
-    from .reduce import max, sum
-
-    x = as_tensor(x)
+    x = as_node(x)
     with scope(name or "log_softmax"):
-        shifted = x - stop_gradient(max(x, axis, keepdims=True))
-        return shifted - log(sum(exp(shifted), axis, keepdims=True))
+        shifted = sub(x, stop_gradient(reduce_max(x, axis, keepdims=True)))
+        return sub(shifted, log(reduce_sum(exp(shifted), axis, keepdims=True)))

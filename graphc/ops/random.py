@@ -1,20 +1,31 @@
 """Random ops from a counter-based generator: the same (seed, counter, index) gives the same number
 on every backend. Each element i is SplitMix64(key + i·φ) where key mixes the seed and an optional
-int counter input (a training step, say, so that dropout masks change every step)."""
+int counter input (a training step, say, so that dropout masks change every step).
+
+Seeds: `seed=` fixes the numbers. Without one, the seed is derived from what is drawn and where:
+the distribution, the scope path, the op's name, its shape and dtype, and how many identical
+requests that scope has already made (so two unseeded `uniform((20,))` calls in a row differ).
+Nothing else enters it, so graphs built under different scopes, or drawing other shapes or names,
+get the same seeds whatever else was built before them; identical requests in one scope are told
+apart by the order they are made in: give them a seed or a name to pin them.
+"""
 from __future__ import annotations
 
-import itertools
+import hashlib
+from collections import Counter
 
 import numpy as np
 
 from .. import dtypes, shapes
 from ..scalar_ops import INDEX, U64
 from ..errors import DTypeError
-from .registry import Op, composite, register
+from ..ir import Node, stable_repr
+from .math import add, cast, lt, mul
+from .registry import Op, as_node, composite, current_scope, register, scope
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 COUNTER_MIX = np.uint64(0xD1B54A32D192ED03)
-_auto_seed = itertools.count(1)
+_seed_requests: Counter = Counter()  # (distribution, scope, name, shape, dtype) -> unseeded draws made so far
 
 
 def splitmix64(z: np.ndarray) -> np.ndarray:
@@ -69,9 +80,6 @@ class RandomOp(Op):
 
     def dtype(self, *counter, shape, seed, dtype):
         return dtype
-
-    def vjp(self, g, y, *counter, **attrs):
-        return [None] * len(counter)
 
     def lower(self, ctx, *counter, shape, seed, dtype):
         """The generator as integer scalar operations: element i is SplitMix64(key + position·φ)."""
@@ -148,39 +156,46 @@ def _unit(b, bits, dtype):
 UNIFORM, NORMAL = register(Uniform), register(Normal)
 
 
-def _seed(seed):
-    return next(_auto_seed) if seed is None else seed
+def default_seed(distribution: str, shape, dtype, name=None) -> int:
+    """The seed of an unseeded draw (see the module docstring): a hash of the request, its scope and
+    its rank among identical requests in that scope."""
+    request = (distribution, current_scope(), name, stable_repr(shapes.as_shape(shape)), dtypes.as_dtype(dtype).str)
+    rank = _seed_requests[request]
+    _seed_requests[request] += 1
+    digest = hashlib.sha256(repr(request + (rank,)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2 ** 31 - 1) + 1
 
 
-def uniform(shape, low=0.0, high=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
-    """Uniform samples in [low, high). Without a seed each call gets a fresh one (deterministic per session order)."""
-    u = UNIFORM(*([counter] if counter is not None else []), shape=shape, seed=_seed(seed), dtype=dtype, name=name)
-    return u if (low, high) == (0.0, 1.0) else low + (high - low) * u
+def _draw(op, shape, seed, counter, dtype, name) -> Node:
+    seed = default_seed(op.name, shape, dtype, name) if seed is None else seed
+    return op(*([counter] if counter is not None else []), shape=shape, seed=seed, dtype=dtype, name=name)
 
 
-def normal(shape, mean=0.0, std=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
-    z = NORMAL(*([counter] if counter is not None else []), shape=shape, seed=_seed(seed), dtype=dtype, name=name)
-    return z if (mean, std) == (0.0, 1.0) else mean + std * z
+def uniform(shape, low=0.0, high=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None) -> Node:
+    """Uniform samples in [low, high); without a seed, see the module docstring."""
+    u = _draw(UNIFORM, shape, seed, counter, dtype, name)
+    return u if (low, high) == (0.0, 1.0) else add(low, mul(high - low, u))
+
+
+def normal(shape, mean=0.0, std=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None) -> Node:
+    """Normal samples N(mean, std²); without a seed, see the module docstring."""
+    z = _draw(NORMAL, shape, seed, counter, dtype, name)
+    return z if (mean, std) == (0.0, 1.0) else add(mean, mul(std, z))
 
 
 @composite("bernoulli", lambda p, shape, seed=0, counter=0: (unit_uniform(random_bits(seed, counter, int(np.prod(shape))), np.float32).reshape(shape) < p).astype(np.float32))
 def bernoulli(p, shape, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
     """1 with probability p, else 0 (as `dtype`): the mask of dropout."""
-    from .math import cast
-
-    return cast(uniform(shape, seed=seed, counter=counter) < p, dtype, name=name)
+    return cast(lt(uniform(shape, seed=seed, counter=counter), p), dtype, name=name)
 
 
 def dropout(x, p: float, seed=None, counter=None, training: bool = True, name=None):
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p); identity when not training."""
-    from ..tensor import as_tensor
-    from .registry import scope
-
-    x = as_tensor(x)
+    x = as_node(x)
     if not training or p == 0:
         return x
     if not 0 <= p < 1:
         raise ValueError(f"dropout probability must be in [0, 1), got {p}")
     with scope(name or "dropout"):
         keep = bernoulli(1.0 - p, x.shape, seed=seed, counter=counter, dtype=x.dtype)
-        return x * keep * (1.0 / (1.0 - p))
+        return mul(mul(x, keep), 1.0 / (1.0 - p))

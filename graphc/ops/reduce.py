@@ -4,11 +4,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import sympy
 
 from .. import dtypes, scalar, scalar_ops, shapes
-from ..errors import DTypeError
-from .registry import Op, composite, register
+from .elementwise import expr
+from .math import add, cast, div, eq, exp_ as exp, log_ as log, logical_and, mul, sqrt_, square, stop_gradient, sub, where
+from .movement import broadcast_to, reshape
+from .registry import Op, as_node, composite, register, scope
 
 
 class Reduce(Op):
@@ -43,8 +44,6 @@ class Reduce(Op):
 
     def _kept(self, t, x, axes, keepdims):
         """`t` (a reduced result or its cotangent) with the reduced axes restored as size 1."""
-        from .movement import reshape
-
         return t if keepdims else reshape(t, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
 
 
@@ -55,8 +54,6 @@ class Sum(Reduce):
         return dtypes.int64 if x.dtype in (dtypes.bool_, dtypes.int32) else x.dtype
 
     def vjp(self, g, y, x, *, axes, keepdims):
-        from .movement import broadcast_to
-
         return [broadcast_to(self._kept(g, x, axes, keepdims), x.shape)]
 
     def vjp_label(self, index, out, inputs):
@@ -76,9 +73,6 @@ class Mean(Reduce):
         return x.dtype if dtypes.is_float(x.dtype) else dtypes.DEFAULT_FLOAT
 
     def vjp(self, g, y, x, *, axes, keepdims):
-        from .elementwise import expr
-        from .movement import broadcast_to
-
         count = shapes.prod(x.shape[a] for a in axes)
         spread = broadcast_to(self._kept(g, x, axes, keepdims), x.shape)
         return [expr(scalar.G / count, {scalar.G: spread}, dtype=x.dtype)]
@@ -96,11 +90,9 @@ class MaxMin(Reduce):
         return super().reference(x, axes=axes, keepdims=keepdims)
 
     def vjp(self, g, y, x, *, axes, keepdims):
-        from .math import cast, eq
-
         hit = cast(eq(x, self._kept(y, x, axes, keepdims)), x.dtype)
         ties = SUM(hit, axes=axes, keepdims=True)
-        return [self._kept(g, x, axes, keepdims) * hit / ties]
+        return [div(mul(self._kept(g, x, axes, keepdims), hit), ties)]
 
     def vjp_label(self, index, out, inputs):
         return f"broadcast({out}) ⊙ [{inputs[0]} = {self.name}] (ties share)"
@@ -120,14 +112,12 @@ class Prod(Reduce):
     def vjp(self, g, y, x, *, axes, keepdims):
         # d prod / d x_i = product of the others, computed without dividing by zero:
         # no zero in the slice -> y/x_i; exactly one zero -> that element gets the product of the rest.
-        from .math import cast, eq, where
-
         is_zero = eq(x, 0.0)
         safe = where(is_zero, 1.0, x)
         nonzero_prod = PROD(safe, axes=axes, keepdims=True)
         zeros = SUM(cast(is_zero, x.dtype), axes=axes, keepdims=True)
-        others = where(eq(zeros, 0.0), nonzero_prod / safe, where(eq(zeros, 1.0) & is_zero, nonzero_prod, 0.0))
-        return [self._kept(g, x, axes, keepdims) * others]
+        others = where(eq(zeros, 0.0), div(nonzero_prod, safe), where(logical_and(eq(zeros, 1.0), is_zero), nonzero_prod, 0.0))
+        return [mul(self._kept(g, x, axes, keepdims), others)]
 
     def vjp_label(self, index, out, inputs):
         return f"broadcast({out}) ⊙ product of the other elements"
@@ -158,9 +148,6 @@ class ArgReduce(Reduce):
 
     def reference(self, x, *, axes, keepdims):
         return np.asarray(type(self).numpy_fn(x, axis=axes[0], keepdims=keepdims)).astype(np.int64)
-
-    def vjp(self, g, y, x, **attrs):
-        return [None]
 
     def lower_kept(self, ctx, x, axes):
         """Two reductions: the extreme value m, then the least index i with x[i] = m (or x[i] NaN, which
@@ -231,35 +218,24 @@ def _np_logsumexp(x, axis=None, keepdims=False):
 @composite("logsumexp", _np_logsumexp)
 def logsumexp(x, axis=None, keepdims=False, name=None):
     """log(sum(exp(x))) computed stably as m + log(sum(exp(x - m))) with m = max(x) (no gradient through m)."""
-    from .math import exp_ as exp, log_ as log, stop_gradient
-    from .movement import reshape
-    from .registry import scope
-    from ..tensor import as_tensor
-
-    x = as_tensor(x)
+    x = as_node(x)
     with scope(name or "logsumexp"):
         m = stop_gradient(max(x, axis, keepdims=True))
-        out = m + log(sum(exp(x - m), axis, keepdims=True))
+        out = add(m, log(sum(exp(sub(x, m)), axis, keepdims=True)))
         if not keepdims:
-            out = reshape(out, SUM.shape(x.node, axes=shapes.normalize_axes(axis, x.ndim), keepdims=False))
+            out = reshape(out, SUM.shape(x, axes=shapes.normalize_axes(axis, x.ndim), keepdims=False))
     return out
 
 
 @composite("var", lambda x, axis=None, keepdims=False, ddof=0: np.var(x, axis=axis, keepdims=keepdims, ddof=ddof))
 def var(x, axis=None, keepdims=False, ddof: int = 0, name=None):
     """Variance (mean squared deviation; `ddof=1` for the unbiased estimate)."""
-    from ..tensor import as_tensor
-    from .math import square
-    from .registry import scope
-
-    x = as_tensor(x)
+    x = as_node(x)
     with scope(name or "var"):
-        dev = square(x - mean(x, axis, keepdims=True))
+        dev = square(sub(x, mean(x, axis, keepdims=True)))
         if ddof == 0:
             return mean(dev, axis, keepdims)
         n = shapes.prod(x.shape[a] for a in shapes.normalize_axes(axis, x.ndim))
-        from .elementwise import expr
-
         s = sum(dev, axis, keepdims)
         return expr(scalar.G / (n - ddof), {scalar.G: s})
 
@@ -267,20 +243,4 @@ def var(x, axis=None, keepdims=False, ddof: int = 0, name=None):
 @composite("std", lambda x, axis=None, keepdims=False, ddof=0: np.std(x, axis=axis, keepdims=keepdims, ddof=ddof))
 def std(x, axis=None, keepdims=False, ddof: int = 0, name=None):
     """Standard deviation, sqrt(var)."""
-    from .math import sqrt_
-
     return sqrt_(var(x, axis, keepdims, ddof), name=name)
-
-
-def sum_to_shape(g, shape):
-    """Sum a broadcast cotangent back to an operand's `shape` (the adjoint of broadcasting)."""
-    from .movement import reshape
-
-    shape = tuple(shape)
-    if len(g.shape) == len(shape) and all(shapes.dims_equal(a, b) for a, b in zip(g.shape, shape)):
-        return g
-    lead = len(g.shape) - len(shape)
-    axes = list(range(lead)) + [lead + i for i, d in enumerate(shape)
-                                if isinstance(d, int) and d == 1 and not (isinstance(g.shape[lead + i], int) and g.shape[lead + i] == 1)]
-    out = sum(g, tuple(axes), keepdims=True) if axes else g
-    return reshape(out, shape)

@@ -2,7 +2,8 @@
 
 An op is declared once, as one subclass of `Op`, with everything known about it side by side:
 its shape rule, dtype rule, reference NumPy semantics and vector-Jacobian product (written
-with graph ops, so gradients are graphs). Calling an op instance on tensors creates a node.
+with graph ops, so gradients are graphs). Calling an op instance on nodes creates a node; this
+whole package works on `Node`s (the DSL's Tensor, in graphc.tensor, wraps it).
 """
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ class Op:
     - `shape(*inputs, **attrs)`: the output shape from input nodes (raise ShapeError with the detail).
     - `dtype(*inputs, **attrs)`: the output dtype (default: promotion of the value inputs).
     - `reference(*arrays, **attrs)`: NumPy semantics; attrs arrive with symbolic dims bound.
-    - `vjp(g, y, *inputs, **attrs)`: the cotangent of each input (a Tensor or None), built from
-      graph ops, given the output cotangent g and the output y (both Tensors).
+    - `vjp(g, y, *inputs, **attrs)`: the cotangent of each input (a Node or None), built from
+      graph ops, given the output cotangent g and the output y (Nodes, like the inputs).
+      Ops with `differentiable = False` pass no gradient and need not define it.
     - `lower(ctx, *views, **attrs)`: kernels for the lowered Program (see graphc.lower).
     """
 
@@ -52,7 +54,9 @@ class Op:
     kind: str = "other"          # elementwise | reduce | movement | linalg | nn | random | leaf
     value_inputs: tuple | None = None  # inputs that take part in dtype promotion (None: all)
     differentiable = True        # False: the op passes no gradient to any input
-    hashcons = True              # leaves and random ops with state may opt out
+    # True: equal nodes are one node, shared by every expression that builds them (so a name makes
+    # a distinct node). False for declarations (inputs, parameters): each node is its own value.
+    hashcons = True
 
     # -- rules -------------------------------------------------------------
     def shape(self, *inputs: Node, **attrs) -> tuple:
@@ -66,6 +70,8 @@ class Op:
         raise NotImplementedError
 
     def vjp(self, g, y, *inputs, **attrs) -> Sequence:
+        if not self.differentiable:
+            return [None] * len(inputs)
         raise NotImplementedError(f"op {self.name} declares no derivative")
 
     def vjp_label(self, index: int, out: str, inputs: Sequence[str]) -> str:
@@ -89,10 +95,8 @@ class Op:
     def infer(self, inputs: Sequence[Node], attrs) -> tuple[tuple, np.dtype]:
         return tuple(self.shape(*inputs, **attrs)), np.dtype(self.dtype(*inputs, **attrs))
 
-    def __call__(self, *args, name: str | None = None, **attrs):
-        from ..tensor import Tensor
-
-        return Tensor.of(make_node(self, args, attrs, name=name))
+    def __call__(self, *args, name: str | None = None, **attrs) -> Node:
+        return make_node(self, args, attrs, name=name)
 
     def __repr__(self):
         return f"<op {self.name}>"
@@ -113,7 +117,7 @@ class Composite:
     """A registry entry for an op defined as a decomposition into primitives (softmax, conv2d, ...).
 
     The graph holds only the primitives (grouped under a scope named after the op); the entry
-    records the user function and an independent NumPy reference used by the test sweep.
+    records its function (on nodes) and an independent NumPy reference used by the test sweep.
     """
 
     def __init__(self, name: str, fn, reference):
@@ -124,7 +128,7 @@ class Composite:
 
 
 def composite(name: str, reference):
-    """Decorator: declare a composite op from its DSL function and a NumPy reference."""
+    """Decorator: declare a composite op from its (node-level) function and a NumPy reference."""
 
     def wrap(fn):
         if name in REGISTRY or name in COMPOSITES:
@@ -136,23 +140,31 @@ def composite(name: str, reference):
     return wrap
 
 
-def _to_node(value, partner) -> Node:
-    from ..tensor import Tensor, const_node
-
-    if isinstance(value, Tensor):
-        return value.node
+def as_node(value, dtype=None) -> Node:
+    """A node for a node, a Python scalar or a NumPy array (constants take `dtype`, or their own weak type)."""
     if isinstance(value, Node):
         return value
-    return const_node(value, dtypes.weak_dtype_for(value, partner))
+    if hasattr(value, "node"):
+        raise GraphcError(f"graphc.ops works on graph nodes, got a {type(value).__name__}: "
+                          "call the DSL functions (graphc.*) on tensors")
+    dtype = dtypes.as_dtype(dtype) if dtype is not None else dtypes.weak_dtype_for(value, None)
+    return REGISTRY["const"].make(value, dtype)  # by name: graphc.ops.leaves builds on this module
+
+
+def _to_node(value, partner) -> Node:
+    """An operand as a node: Python scalars and arrays become constants of the partner's (weak) dtype."""
+    if isinstance(value, Node) or hasattr(value, "node"):
+        return as_node(value)  # a node as it is; a tensor is refused with a hint
+    return as_node(value, dtypes.weak_dtype_for(value, partner))
 
 
 def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> Node:
-    """Create (or find, by hash-consing) the node `op(args; attrs)`, checking its rules."""
-    from ..tensor import Tensor
+    """Create (or find, by hash-consing) the node `op(args; attrs)`, checking its rules.
 
+    A name is part of a node's identity: `name=` gives the named node, distinct from the
+    unnamed one that computes the same value (so naming never renames another expression)."""
     positions = set(op._value_positions(len(args)))
-    strong = [a.node.dtype if isinstance(a, Tensor) else a.dtype
-              for i, a in enumerate(args) if i in positions and isinstance(a, (Tensor, Node))]
+    strong = [a.dtype for i, a in enumerate(args) if i in positions and isinstance(a, Node)]
     partner = dtypes.promote(*strong) if strong else None
     inputs = [_to_node(a, partner if i in positions else None) for i, a in enumerate(args)]
     where = current_scope()
@@ -168,14 +180,32 @@ def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> N
     except (TypeError, ValueError) as e:
         raise ShapeError(f"{label}: {e}") from None
     shape = tuple(shapes.simplify_dim(d) for d in shape)
-    key = (op.name, tuple(i.id for i in inputs), frozen) if op.hashcons else None
-    if key is not None:
-        node = _hashcons.get(key)
-        if node is not None:
-            if name and not node.name:
-                node.name = name
-            return node
-    node = Node(op, inputs, frozen, shape, dtype, name=name, scope=where)
-    if key is not None:
-        _hashcons[key] = node
+    return _interned(op, inputs, frozen, shape, dtype, name, where)
+
+
+def _interned(op: Op, inputs, attrs: Attrs, shape, dtype, name, where) -> Node:
+    """The one node with this op, inputs, attributes and (scoped) name, created on first request."""
+    key = (op.name, tuple(i.id for i in inputs), attrs, (name, where) if name else None) if op.hashcons else None
+    node = _hashcons.get(key) if key is not None else None
+    if node is None:
+        node = Node(op, inputs, attrs, shape, dtype, name=name, scope=where)
+        if key is not None:
+            _hashcons[key] = node
     return node
+
+
+def named(node: Node, name: str) -> Node:
+    """`node` under the user name `name` (in its own scope), for listings, renderings and errors.
+
+    A declaration (an input, a parameter: not hash-consed) is renamed in place: it is one value,
+    whoever holds it. Any other node may be shared by every expression that computed the same
+    thing, so the named value is a distinct node with the same op, inputs and attributes."""
+    if not node.op.hashcons:
+        node.name = name
+        return node
+    if node.name == name:
+        return node
+    twin = _interned(node.op, node.inputs, node.attrs, node.shape, node.dtype, name, node.scope)
+    if twin is not node and not twin.meta:
+        twin.meta.update(node.meta)
+    return twin

@@ -8,9 +8,13 @@ buffers), `output` (the Digraph, layout settings, atomic writes, missing-`dot` e
 from __future__ import annotations
 
 from .. import dtypes
-from ..errors import RenderError
-from ..ir import Graph, Node
+from ..autodiff import grad
+from ..errors import GraphcError, RenderError
+from ..interpreter import run
+from ..ir import Graph, Node, toposort
 from ..program import Program
+from ..runtime import bind_inputs
+from ..tensor import as_nodes
 from .analysis import Analysis
 from .compiled import compiled_scene, program_of
 from .output import GraphcDigraph, write
@@ -58,7 +62,7 @@ def render(target, view: str | None = None, values: dict | None = None, *, wrt=N
         grads = None
         if view in ("backward", "both") and not analysis.has_backward:
             loss = _scalar_loss(analysis.targets, view)
-            analysis = Analysis(targets + [g.node for g in _grad(loss, _default_wrt(loss, wrt))], loss=loss)
+            analysis = Analysis(targets + grad(loss, _default_wrt(loss, wrt)), loss=loss)
         node_values = None
         if view == "values":
             node_values, grads = _values_and_grads(analysis, values, wrt)
@@ -78,9 +82,6 @@ def _target_nodes(target) -> list[Node]:
         return list(target.outputs)
     if hasattr(target, "backend") and hasattr(target, "graph"):
         return list(target.graph.outputs)
-    from ..errors import GraphcError
-    from ..tensor import as_nodes
-
     try:
         out = as_nodes(target if isinstance(target, (list, tuple)) else [target])
     except GraphcError:
@@ -99,31 +100,19 @@ def _scalar_loss(targets, view) -> Node:
     return loss
 
 
-def _default_wrt(loss: Node, wrt):
-    from ..tensor import Tensor, as_nodes
-
+def _default_wrt(loss: Node, wrt) -> list[Node]:
     if wrt is not None:
-        return [Tensor.of(n) for n in as_nodes(wrt)]
+        return as_nodes(wrt)
     graph = Graph([loss])
     params = [n for n in graph.params if dtypes.is_float(n.dtype) and n.attrs["var"].trainable]
     chosen = params or [n for n in graph.inputs if dtypes.is_float(n.dtype)]
     if not chosen:
         raise RenderError(f"{loss.qualname!r} depends on no parameter or float input: nothing to differentiate")
-    return [Tensor.of(n) for n in chosen]
-
-
-def _grad(loss: Node, wrt):
-    from ..autodiff import grad
-    from ..tensor import Tensor
-
-    return grad(Tensor.of(loss), list(wrt))
+    return chosen
 
 
 def _evaluate(nodes, values) -> dict:
     """Every node's value by the reference interpreter, inputs bound from `values` {name or tensor: array}."""
-    from ..interpreter import run
-    from ..runtime import bind_inputs
-
     given = {}
     for k, v in (values or {}).items():
         node = getattr(k, "node", k)
@@ -135,8 +124,6 @@ def _evaluate(nodes, values) -> dict:
 
 def _values_and_grads(analysis, values, wrt):
     """Values of every drawn node and, for a scalar loss, the gradient of every forward node on a path to it."""
-    from ..ir import toposort
-
     forward = analysis.forward
     loss = analysis.targets[0]
     grads_nodes = {}
@@ -145,8 +132,6 @@ def _values_and_grads(analysis, values, wrt):
         upstream = set(toposort([loss]))
         candidates = [n for n in forward if n in upstream and dtypes.is_float(n.dtype) and n.op.name != "const"]
         if wrt is not None:
-            from ..tensor import as_nodes
-
             roots = set(as_nodes(wrt))
             reach = set()
             for n in forward:
@@ -154,10 +139,7 @@ def _values_and_grads(analysis, values, wrt):
                     reach.add(n)
             candidates = [n for n in candidates if n in reach]
         if candidates:
-            from ..tensor import Tensor
-
-            gs = _grad(loss, [Tensor.of(n) for n in candidates])
-            grads_nodes = {n: g.node for n, g in zip(candidates, gs)}
+            grads_nodes = dict(zip(candidates, grad(loss, candidates)))
     needed = [n.attrs["name"] for n in Graph(list(analysis.nodes)).inputs]
     if needed and not values:
         raise RenderError(f"the values view computes every node's value: pass values={{name: array}} for the inputs {needed}")

@@ -10,6 +10,7 @@ graphc.autodiff itself: hash-consing makes replaying `vjp` return the very same 
 from __future__ import annotations
 
 from .. import dtypes
+from ..autodiff import vjp
 from ..ir import Node, toposort
 
 
@@ -97,20 +98,17 @@ class Analysis:
         """{forward node: the node holding its total cotangent}, by replaying graphc.autodiff.vjp."""
         if self.seed is None or not dtypes.is_float(loss.dtype) or self.seed.shape != loss.shape:
             return {}
-        from ..autodiff import vjp
-        from ..tensor import Tensor
-
         region = _ancestors([loss])
         wanted = {x for n in marked for x in n.meta["grad_of"]} | {n for n in region if n.op.name in ("param", "input")}
         wrt = [n for n in self.forward if n in wanted and n in region and dtypes.is_float(n.dtype) and n.op.name != "const"]
         if not wrt:
             return {}
         try:  # the same VJP calls on the same nodes: hash-consing hands back the nodes already drawn
-            gs = vjp(Tensor.of(loss), [Tensor.of(n) for n in wrt], Tensor.of(self.seed))
+            gs = vjp(loss, wrt, self.seed)
         except Exception:
             return {}
         drawn = set(self.nodes)
-        return {x: g.node for x, g in zip(wrt, gs) if g.node in drawn}
+        return {x: g for x, g in zip(wrt, gs) if g in drawn}
 
     def grad_of(self, node):
         """(f, x) when `node` is the cotangent contribution f's VJP sent to its input x, else None.

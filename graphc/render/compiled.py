@@ -8,7 +8,9 @@ each edge names the buffer it carries; parameter updates are the last kernels. F
 """
 from __future__ import annotations
 
+from .. import shapes
 from ..errors import RenderError
+from ..pipeline import compile_program
 from ..program import Gemm, Loop, Program
 from .scene import Scene
 
@@ -30,9 +32,6 @@ def program_of(target) -> Program:
     graph = getattr(target, "graph", None)
     if graph is None:
         raise RenderError(f"the compiled view draws a compiled function (gc.compile) or a Program, not {type(target).__name__}")
-    from .. import shapes
-    from ..pipeline import compile_program
-
     if any(shapes.free_symbols(n.shape) for n in graph.inputs):
         raise RenderError("the compiled view shows the program of one call's shapes: call the function once "
                           "(with backend='numpy') before rendering it")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from .output import GraphcDigraph, layout_attrs
+
 FONT = "Helvetica"
 
 
@@ -95,9 +97,7 @@ class Scene:
         return out
 
     # -- emitting Graphviz --------------------------------------------------------
-    def to_digraph(self, layout: dict | None = None) -> "GraphcDigraph":
-        from .output import GraphcDigraph, layout_attrs
-
+    def to_digraph(self, layout: dict | None = None) -> GraphcDigraph:
         dg = GraphcDigraph(self.name, engine="dot")
         attrs = dict(rankdir=self.rankdir, fontname=FONT, fontsize="11")
         attrs.update(layout_attrs(len(self.nodes), len(self.edges)))
