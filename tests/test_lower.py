@@ -128,14 +128,16 @@ def test_reshape_of_a_transposed_view_is_a_chain_read_once():
     np.testing.assert_allclose(got, np.exp(data.transpose(0, 2, 1).reshape(2, 12)), rtol=1e-6)
 
 
-def test_convolution_writes_its_window_data_once_and_needs_one_gemm():
+def test_convolution_is_windows_copied_once_into_a_gemm_that_leaves_nchw():
     x = gc.input("x", (2, 3, 8, 8))
     w = gc.param("w", np.ones((4, 3, 3, 3), np.float32))
-    ks = kernels(gc.conv2d(x, w, padding=1))
-    gemms = [k for k in ks if isinstance(k, Gemm)]
-    assert len(gemms) == 1
-    copies = [k for k in loops(ks) if k.body.is_arg() and not k.loads[0].valid]
-    assert len(copies) <= 2  # the im2col matrix (and at most one layout copy of the result)
+    b = gc.param("b", np.zeros(4, np.float32))
+    pad, im2col, gemm, bias = kernels(gc.conv2d(x, w, b, padding=1))
+    assert pad.loads[0].valid is not None                                   # padding is a predicate
+    assert isinstance(im2col.loads[0].access, Chain) and im2col.body.is_arg()  # the windows, written once
+    assert isinstance(gemm, Gemm) and (gemm.m, gemm.n, gemm.k) == (4, 64, 27) and gemm.a.batch_strides[0] == 0
+    assert gemm.b.buffer is im2col.store.buffer
+    assert bias.loads[0].access.buffer is gemm.c.buffer and bias.loads[0].access.is_whole  # NCHW as it is: no transpose
 
 
 def test_every_buffer_has_one_writer_in_a_training_step():

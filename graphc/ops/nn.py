@@ -162,11 +162,13 @@ def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name
         cols = _windows(x, kernel, stride, padding, dilation, 0.0)          # (N, C, *out, *K)
         out_sp = cols.shape[2:2 + nd]
         p, kk = shapes.prod(out_sp), shapes.prod(kernel)
-        cols = reshape(cols, (n, groups, cg, p, kk))
-        cols = reshape(transpose(cols, (0, 1, 3, 2, 4)), (n, groups, p, cg * kk))  # (N, G, P, Cg*K)
-        wm = transpose(reshape(w, (groups, o // groups, cg * kk)), (0, 2, 1))      # (G, Cg*K, O/G)
-        y = matmul(cols, wm)                                                       # (N, G, P, O/G)
-        y = reshape(transpose(y, (0, 1, 3, 2)), (n, o) + out_sp)
+        # y[n, g] = W[g] (O/G × Cg·K) @ cols[n, g] (Cg·K × P): the product lands in NCHW order, so the
+        # result is a free reshape; the windows are copied once, into the (N, G, Cg·K, P) matrix
+        taps_first = (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd))
+        cols = reshape(transpose(cols, taps_first), (n, groups, cg * kk, p))      # (N, G, Cg*K, P)
+        wm = reshape(w, (groups, o // groups, cg * kk))                             # (G, O/G, Cg*K)
+        y = matmul(wm, cols)                                                        # (N, G, O/G, P)
+        y = reshape(y, (n, o) + out_sp)
         if bias is not None:
             b = bias if isinstance(bias, Node) else as_node(bias, dtypes.weak_dtype_for(bias, y.dtype))
             y = add(y, reshape(b, (1, o) + (1,) * nd))
