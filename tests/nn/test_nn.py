@@ -11,7 +11,7 @@ import pytest
 import graphc as gc
 from graphc import nn
 
-BACKENDS = ["reference", "numpy"]
+from tests.support import BACKENDS
 
 
 def run(outputs, backend="reference", updates=None, **feeds):

@@ -8,7 +8,7 @@ import pytest
 import graphc as gc
 from graphc import losses as L
 
-BACKENDS = ["reference", "numpy"]
+from tests.support import BACKENDS
 rng = np.random.default_rng(0)
 
 

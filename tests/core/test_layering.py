@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"graphc": ROOT / "graphc", "graphc.backends": ROOT / "backends"}
 
 LAYER_OF_MODULE = {

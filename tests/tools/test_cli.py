@@ -10,7 +10,7 @@ import pytest
 
 from graphc.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XOR = str(ROOT / "examples" / "xor_mlp.py")
 
 

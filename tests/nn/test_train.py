@@ -158,7 +158,7 @@ def test_every_package_directory_is_installed():
 
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
-    root = pathlib.Path(__file__).resolve().parents[1]
+    root = pathlib.Path(__file__).resolve().parents[2]
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(("graphc",) + p.parent.relative_to(root / "graphc").parts) for p in (root / "graphc").rglob("__init__.py")}
     found |= {".".join(("graphc", "backends") + p.parent.relative_to(root / "backends").parts) for p in (root / "backends").rglob("__init__.py")}

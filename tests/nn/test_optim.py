@@ -11,7 +11,7 @@ import pytest
 import graphc as gc
 from graphc import optim
 
-BACKENDS = ["reference", "numpy"]
+from tests.support import BACKENDS
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((6, 3))
 Y = RNG.standard_normal(6) * 2

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 SCRIPTS = [p for p in sorted(EXAMPLES.glob("*.py")) if not p.name.startswith("_") and p.name != "quickstart.py"]
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")

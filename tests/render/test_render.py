@@ -19,7 +19,7 @@ from graphc.render import COLLAPSE_AUTO
 from graphc.render.formulas import fmt
 from graphc.render.labels import summarize
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
 
 
