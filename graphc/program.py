@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import dtypes
+from .shapes import contiguous_strides
 
 ROLES = ("input", "param", "state", "const", "output", "temp")
 EXTERNAL_ORDER = ("input", "param", "state", "const", "output")  # the calling convention
@@ -49,14 +50,6 @@ class Buffer:
 
     def __repr__(self):
         return f"{self.name}[{self.size}]:{self.dtype}"
-
-
-def contiguous_strides(shape) -> tuple[int, ...]:
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= max(d, 1)
-    return tuple(reversed(strides))
 
 
 def ravel(index, shape):

@@ -182,3 +182,12 @@ def concretize(value, subs: dict):
     if isinstance(value, sympy.Integer):
         return int(value)
     return value
+
+
+def contiguous_strides(shape) -> tuple[int, ...]:
+    """The element strides of a C-order array of `shape` (concrete ints)."""
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= max(d, 1)
+    return tuple(reversed(strides))

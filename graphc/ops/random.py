@@ -89,7 +89,7 @@ class RandomOp(Op):
             if ops:
                 key = b.binary("add", key, b.binary("mul", b.cast(ops[0], U64), b.const(int(COUNTER_MIX), U64)))
             flat = b.const(0, INDEX)
-            for k, stride in enumerate(_contiguous(shape)):
+            for k, stride in enumerate(shapes.contiguous_strides(shape)):
                 flat = b.binary("add", flat, b.binary("mul", b.axis(k), b.const(stride, INDEX)))
             return self.sample(b, lambda position: _splitmix64(b, b.binary("add", key, b.binary(
                 "mul", position(b.cast(flat, U64)), b.const(int(GOLDEN), U64)))), dtype)
@@ -129,14 +129,6 @@ class Normal(RandomOp):
         r = b.unary("sqrt", b.binary("mul", b.const(-2.0, f64), b.unary("log1p", b.unary("neg", u0))))
         z = b.binary("mul", r, b.unary("cos", b.binary("mul", b.const(2 * np.pi, f64), u1)))
         return b.cast(z, dtype)
-
-
-def _contiguous(shape):
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= max(d, 1)
-    return list(reversed(strides))
 
 
 def _splitmix64(b, z):
