@@ -96,7 +96,12 @@ class CompiledFunction:
         return backend.last.program
 
     def __repr__(self):
-        return f"<graphc function ({', '.join(self.input_names)}) -> {self.n_outputs} output(s), {len(self.updates)} update(s), backend={self.backend_name}>"
+        specs = ""
+        if isinstance(self.backend, Executable) and self.backend.cache:  # one compiled Program per shape binding
+            specs = ", compiled for " + "; ".join(", ".join(f"{k}={v}" for k, v in b.items()) or "static shapes"
+                                                  for b in self.backend.bindings)
+        return (f"<graphc function ({', '.join(self.input_names)}) -> {self.n_outputs} output(s), {len(self.updates)} update(s), "
+                f"backend={self.backend_name}{specs}>")
 
 
 def _check_dims_bound(graph: Graph):

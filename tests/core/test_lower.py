@@ -158,4 +158,4 @@ def test_the_cache_key_is_the_shape_binding():
     f(x=np.ones((3, 2), np.float32))
     f(x=np.ones((4, 2), np.float32))
     assert f.backend.bindings == [{"N": 3}, {"N": 4}]
-    assert "N=4" in str(f.program)
+    assert "N=4" in str(f.program) and "compiled for N=3; N=4" in repr(f)
