@@ -17,6 +17,7 @@ from .spelling import BodyPrinter, number
 
 _REDUCE = {"add": "np.add", "mul": "np.multiply", "max": "np.maximum", "min": "np.minimum"}
 SMALL_REDUCTION = 16  # reductions over at most this many points are printed as elementwise combines
+ONE_HOT_LIMIT = 1 << 22  # a scatter-add into an n-row table from m indices is a product when n·m is at most this
 
 
 def _injective(shape, strides) -> bool:
@@ -88,12 +89,28 @@ class ModulePrinter:
         parts += [self.grid(domain, k) for k in range(g.axis + g.rank, len(domain))]
         return "(" + ", ".join(parts) + ",)"
 
-    def load(self, ld, domain, loads: dict, lines: list) -> str:
+    def raw_index(self, g: Gather, by_name: dict) -> str | None:
+        """The index array itself (shape = its own axes) when the index load only broadcasts it over the
+        domain, so that np.take and a one-hot product can use it; None otherwise."""
+        ld = by_name[g.index]
+        v = ld.access
+        if not isinstance(v, View) or ld.valid is not None:
+            return None
+        inside = range(g.axis, g.axis + g.rank)
+        if any(s and d > 1 and a not in inside for a, (d, s) in enumerate(zip(v.shape, v.strides))):
+            return None
+        return self.view(View(v.buffer, tuple(v.shape[a] for a in inside), tuple(v.strides[a] for a in inside), v.offset))
+
+    def load(self, ld, domain, loads: dict, lines: list, by_name: dict | None = None) -> str:
         a = ld.access
         if isinstance(a, Chain):
             expr = self.chain(a)
         elif isinstance(a, Gather):
-            expr = f"{self.view(a.base)}[{self.gather_index(a, domain, loads)}]"
+            raw = self.raw_index(a, by_name or {})
+            if raw is not None:  # the index array as it is: np.take (the range check ran first)
+                expr = f"np.take({self.view(a.base)}, {raw}, axis={a.axis})"
+            else:
+                expr = f"{self.view(a.base)}[{self.gather_index(a, domain, loads)}]"
         elif ld.valid is not None:
             inner = self.view(a.slice([lo for lo, _ in ld.valid], [hi for _, hi in ld.valid], [1] * len(domain)))
             name = self.fresh()
@@ -115,11 +132,13 @@ class ModulePrinter:
         if pulled is not None:  # one copy, written through a reshaped view of the destination
             return [f"{self.view(pulled[0])}[...] = {self.view(pulled[1])}"]
         loads: dict[str, str] = {}
+        by_name = {ld.name: ld for ld in k.loads}
+        raw = {g.index: self.raw_index(g, by_name) for g in [ld.access for ld in k.loads] + [k.store] if isinstance(g, Gather)}
         for ld in sorted(k.loads, key=lambda ld: isinstance(ld.access, Gather)):  # index loads before gathers
-            loads[ld.name] = self.load(ld, k.domain, loads, lines)
+            loads[ld.name] = self.load(ld, k.domain, loads, lines, by_name)
             for name, lo, hi in k.checks:
                 if name == ld.name:
-                    lines.append(f"_check_range({loads[name]}, {lo}, {hi}, {k.label!r})")
+                    lines.append(f"_check_range({raw.get(name) or loads[name]}, {lo}, {hi}, {k.label!r})")
         body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.fresh)
         store = k.store
         buf = store.buffer.name
@@ -129,6 +148,9 @@ class ModulePrinter:
             lines.append(f"{buf}.fill({number(k.init, store.buffer.dtype)})")
         if isinstance(store, Gather):
             pre, value = body.value()
+            one_hot = self.one_hot_scatter(k, raw.get(store.index), value)
+            if one_hot is not None:
+                return lines + pre + one_hot
             ufunc = _REDUCE[k.combine or "add"] if k.combine else None
             index = self.gather_index(store, k.domain, loads)
             value = f"np.broadcast_to({value}, {tuple(k.domain)})"
@@ -178,6 +200,20 @@ class ModulePrinter:
             out = [f"{ufunc}({terms[0]}, {terms[1]}, out={kept})"] + [f"{ufunc}({kept}, {t}, out={kept})" for t in terms[2:]]
             return lines + pre + out
         return lines + pre + [f"{_REDUCE[k.combine]}.reduce({value}, axis={reduced}, keepdims=True, out={kept})"]
+
+    def one_hot_scatter(self, k: Loop, raw: str | None, value: str) -> list[str] | None:
+        """A scatter-add of rows into a small float table as one product: onehot(index)ᵀ @ rows. np.add.at is
+        an order of magnitude slower; the one-hot matrix stays small by the size guard."""
+        g = k.store
+        n, m = g.base.shape[g.axis], int(np.prod(k.domain[g.axis:g.axis + g.rank]))
+        if (raw is None or k.combine != "add" or g.axis != 0 or k.init != 0 or g.base.buffer.dtype.kind != "f"
+                or not g.base.is_whole or n * m > ONE_HOT_LIMIT):
+            return None
+        hot, rows = self.fresh(), self.fresh()
+        dtype = g.base.buffer.dtype.name
+        return [f"{hot} = (np.mod({raw}, {n}).reshape(-1, 1) == np.arange({n})).astype(np.{dtype})",
+                f"{rows} = np.broadcast_to({value}, {tuple(k.domain)}).reshape({m}, -1)",
+                f"np.matmul({hot}.T, {rows}, out={self.view(g.base)}.reshape({n}, -1))"]
 
     def _flat_index_code(self, store: View, domain) -> str:
         terms = [f"{store.offset}"] + [f"{self.grid(domain, a)} * {s}" for a, s in enumerate(store.strides) if s and domain[a] > 1]
