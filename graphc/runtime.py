@@ -121,13 +121,14 @@ class Specialization:
     constants, outputs); parameters are flat views of their Variables' arrays, so updates land in
     `param.value` in place. A lock serialises calls: they share the arena and the staging buffers."""
 
-    def __init__(self, program, builder, debug: bool):
+    def __init__(self, program, builder, debug: bool, input_nodes=()):
         self.program = program
         self.fn = builder.build(program, debug=debug)
         self.arena = np.empty(program.arena_bytes, np.uint8)
         self.externals = [_external_array(b) for b in program.externals]
         position = {id(b): i for i, b in enumerate(program.externals)}
-        self.input_slots = [(name, self.externals[position[id(b)]]) for name, b in program.inputs.items()]
+        by_name = {n.attrs["name"]: n for n in input_nodes}
+        self.input_slots = [(by_name.get(name, name), self.externals[position[id(b)]]) for name, b in program.inputs.items()]
         self.output_slots = [(self.externals[position[id(b)]], shape) for b, shape in program.outputs]
         self.lock = threading.Lock()
 
@@ -135,10 +136,11 @@ class Specialization:
     def source(self) -> str | None:
         return getattr(self.fn, "source", None)
 
-    def __call__(self, arrays_by_name: dict) -> list:
+    def __call__(self, arrays: dict) -> list:
+        """Run once: `arrays` maps each input (its node, as bind_inputs gives them) to a validated array."""
         with self.lock:
-            for name, staging in self.input_slots:
-                np.copyto(staging, arrays_by_name[name].reshape(-1), casting="same_kind")
+            for key, staging in self.input_slots:
+                np.copyto(staging, arrays[key].reshape(-1), casting="same_kind")
             self.fn(self.arena, self.externals)
             return [flat.reshape(shape).copy() for flat, shape in self.output_slots]
 
@@ -175,16 +177,16 @@ class Executable:
         return len(self.cache)
 
     def specialize(self, bindings: dict) -> Specialization:
-        key = tuple(sorted(bindings.items()))
+        key = tuple(sorted(bindings.items())) if len(bindings) > 1 else tuple(bindings.items())
         spec = self.cache.get(key)
         if spec is None:
             with self._lock:
                 spec = self.cache.get(key)
                 if spec is None:
                     program = compile_program(self.graph, bindings, self.n_outputs, self.updates, debug=self.debug)
-                    spec = self.cache[key] = Specialization(program, self.builder, self.debug)
+                    spec = self.cache[key] = Specialization(program, self.builder, self.debug, self.graph.inputs)
         return spec
 
     def __call__(self, arrays: dict, bindings: dict) -> list:
         spec = self.last = self.specialize(bindings)
-        return spec({n.attrs["name"]: a for n, a in arrays.items()})
+        return spec(arrays)
