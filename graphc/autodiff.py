@@ -10,18 +10,18 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes, shapes
-from .errors import DifferentiationError, GraphcError
+from .errors import DifferentiationError
 from .ir import Node, toposort
 from .ops.leaves import const_node
 from .ops.math import add, cast
 from .ops.movement import broadcast_to
 
 
-def _node_list(values) -> list[Node]:
+def _node_list(values, what: str = "outputs") -> list[Node]:
     values = values if isinstance(values, (list, tuple)) else [values]
     for v in values:
         if not isinstance(v, Node):
-            raise GraphcError(f"expected a graph node, got {type(v).__name__}")
+            raise DifferentiationError(f"{what} must be a tensor or a list of tensors, got {type(v).__name__} {v!r:.40}")
     return list(values)
 
 
@@ -57,7 +57,7 @@ def vjp(outputs, wrt, cotangents, disconnected: str = "zeros"):
     cts = cotangents if isinstance(cotangents, (list, tuple)) else [cotangents]
     if len(cts) != len(out_nodes):
         raise DifferentiationError(f"{len(out_nodes)} outputs but {len(cts)} cotangents")
-    wrt_nodes = _node_list(wrt)
+    wrt_nodes = _node_list(wrt, "wrt (what to differentiate with respect to)")
     for w in wrt_nodes:
         if not dtypes.is_float(w.dtype):
             raise DifferentiationError(f"cannot differentiate with respect to {w.qualname!r} of dtype {w.dtype}")

@@ -115,6 +115,9 @@ def _check_dims_bound(graph: Graph):
 
 
 def _check_updates(updates: dict) -> list:
+    if not isinstance(updates, dict):
+        raise GraphError(f"updates must be a dict {{param: new value}}, got {type(updates).__name__}"
+                         + (" (pass dict(pairs))" if isinstance(updates, (list, tuple)) else ""))
     out = []
     for target, new in updates.items():
         if not isinstance(target, Param):

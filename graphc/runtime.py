@@ -108,10 +108,24 @@ def backend_builder(name: str):
         try:
             importlib.import_module(f"graphc.backends.{name}")
         except ImportError as e:
-            raise InputError(f"unknown backend {name!r}; available: {sorted(BACKENDS) + ['reference']}") from e
+            raise InputError(f"unknown backend {name!r}; available: {available_backends()}") from e
         if name not in BACKENDS:
             raise InputError(f"backend {name!r} did not register itself")
     return BACKENDS[name]
+
+
+def available_backends() -> list[str]:
+    """'reference' and every backend under graphc.backends that imports here (each registers itself)."""
+    import importlib  # lazy: importing the backends is what this function is for
+    import pkgutil
+
+    package = importlib.import_module("graphc.backends")
+    for mod in pkgutil.iter_modules(package.__path__):
+        try:
+            importlib.import_module(f"graphc.backends.{mod.name}")
+        except ImportError:  # a backend whose optional dependencies are missing is not available
+            pass
+    return ["reference"] + sorted(BACKENDS)
 
 
 class Specialization:

@@ -206,11 +206,11 @@ class _Walker:
             return b.arg(value, dtype) if kind == "arg" else b.axis(value)
         if e is sympy.true or e is sympy.false:
             return b.const(bool(e), BOOL)
+        if e is sympy.nan:
+            return self.num(float("nan"))
+        if e in (sympy.oo, -sympy.oo, sympy.zoo):  # zoo: a division by a zero dim (the mean of nothing) is inf
+            return self.num(float("-inf") if e == -sympy.oo else float("inf"))
         if e.is_Number or e in (sympy.pi, sympy.E):
-            if e is sympy.nan:
-                return self.num(float("nan"))
-            if e in (sympy.oo, -sympy.oo, sympy.zoo):
-                return self.num(float("inf") if e is sympy.oo else float("-inf"))
             return self.num(int(e) if e.is_Integer else float(e))
         if t is sympy.Add:
             pos = [a for a in e.args if not a.could_extract_minus_sign()]

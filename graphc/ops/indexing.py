@@ -1,6 +1,8 @@
 """Integer indexing: gather along an axis (take) and its scatter-add adjoint, iota, one-hot, and NumPy-style x[...]."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import dtypes, shapes
@@ -178,7 +180,9 @@ def getitem(x, index) -> Node:
                 starts.append(a), stops.append(b), steps.append(c)
             out_shape.append(_slice_len(starts[-1], stops[-1], steps[-1]))
         else:
-            i = int(ix)
+            if isinstance(ix, (bool, np.bool_)) or not hasattr(type(ix), "__index__"):
+                raise ShapeError(f"index {ix!r} on axis {axis} of {_fmt(x.shape)} is not an integer (or a slice, None, ...)")
+            i = operator.index(ix)
             if isinstance(d, int):
                 if not -d <= i < d:
                     raise ShapeError(f"index {i} is out of bounds for axis {axis} of {_fmt(x.shape)}")

@@ -90,7 +90,20 @@ add = _binary("add", lambda a, b: a + b, numpy=np.add)
 sub = _binary("sub", lambda a, b: a - b, numpy=np.subtract)
 mul = _binary("mul", lambda a, b: a * b, numpy=np.multiply)
 div = _binary("div", lambda a, b: a / b, FLOAT, derivative=lambda a, b, y: (1 / b, -y / b), numpy=np.true_divide)
-pow = _binary("pow", lambda a, b: a ** b, derivative=lambda a, b, y: (b * a ** (b - 1), y * log(a)), numpy=np.power)
+class _Pow(Elementwise):
+    """a ** b; an integer base to a negative integer constant power is refused (NumPy and Python disagree on
+    its value, and no integer holds 2 ** -1): cast the base to float first."""
+
+    def normalize(self, inputs, attrs):
+        attrs = super().normalize(inputs, attrs)
+        a, b = inputs
+        if dtypes.is_int(a.dtype) and dtypes.is_int(b.dtype) and b.op.name == "const" and (b.attrs["value"].array < 0).any():
+            raise DTypeError(f"integer {a.dtype} to a negative power {b.attrs['value'].graph_label()}: "
+                             "cast the base to float first (x.astype('float32') ** -1)")
+        return attrs
+
+
+pow = register(_Pow("pow", 2, lambda a, b: a ** b, derivative=lambda a, b, y: (b * a ** (b - 1), y * log(a)), numpy=np.power))
 # max/min ties split the gradient evenly (Heaviside(0) = 1/2), like the reductions
 maximum = _binary("maximum", lambda a, b: Max(a, b), derivative=lambda a, b, y: (Heaviside(a - b, sympy.S.Half), Heaviside(b - a, sympy.S.Half)), numpy=np.maximum)
 minimum = _binary("minimum", lambda a, b: Min(a, b), derivative=lambda a, b, y: (Heaviside(b - a, sympy.S.Half), Heaviside(a - b, sympy.S.Half)), numpy=np.minimum)

@@ -9,6 +9,7 @@ the arg-max and how a shared kernel's gradient sums over positions.
 from __future__ import annotations
 
 import itertools
+import operator
 
 import numpy as np
 
@@ -23,9 +24,15 @@ from .registry import Op, as_node, composite, current_scope, register, scope
 
 
 def _tuple(v, n, what):
-    if isinstance(v, int):
-        return (v,) * n
-    v = tuple(int(i) for i in v)
+    """An int or a sequence of n ints as an n-tuple; anything else is refused, never truncated."""
+    def whole(i):
+        if isinstance(i, (bool, np.bool_)) or not hasattr(type(i), "__index__"):
+            raise ShapeError(f"{what} must be an int or {n} ints, got {v!r}")
+        return operator.index(i)
+
+    if not isinstance(v, (list, tuple)):
+        return (whole(v),) * n
+    v = tuple(whole(i) for i in v)
     if len(v) != n:
         raise ShapeError(f"{what} needs {n} value(s), got {v}")
     return v
@@ -156,7 +163,8 @@ def conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name
     if not isinstance(groups, int) or groups < 1 or o % groups or not shapes.dims_equal(c, cg * groups):
         raise ShapeError(f"{what}: input {shapes.fmt_shape(x.shape)} has {shapes.fmt_dim(c)} channels but weight "
                          f"{shapes.fmt_shape(w.shape)} with groups={groups} expects {cg * groups}"
-                         + ("" if o % groups == 0 else f" and {o} output channels must divide by groups"))
+                         + ("" if isinstance(groups, int) and groups >= 1 and o % groups == 0 else
+                            f" and {o} output channels must divide by groups (a positive int)"))
     kernel = tuple(w.shape[2:])
     with scope(name or f"conv{nd}d"), _context(what, f"input {shapes.fmt_shape(x.shape)}, weight {shapes.fmt_shape(w.shape)}"):
         cols = _windows(x, kernel, stride, padding, dilation, 0.0)          # (N, C, *out, *K)

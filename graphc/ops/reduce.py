@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from .. import dtypes, scalar, scalar_ops, shapes
+from ..errors import ShapeError
 from .elementwise import expr
 from .math import add, cast, div, eq, exp_ as exp, log_ as log, logical_and, mul, sqrt_, square, stop_gradient, sub, where
 from .movement import broadcast_to, reshape
@@ -86,7 +87,7 @@ class MaxMin(Reduce):
 
     def reference(self, x, *, axes, keepdims):
         if x.size == 0 and any(x.shape[a] == 0 for a in axes):
-            raise ValueError(f"{self.name} over an empty axis")
+            raise ShapeError(f"{self.name} over an empty axis (shape {x.shape}, axes {axes}) has no value")
         return super().reference(x, axes=axes, keepdims=keepdims)
 
     def vjp(self, g, y, x, *, axes, keepdims):

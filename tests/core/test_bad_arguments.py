@@ -1,0 +1,99 @@
+"""Bad arguments when building graphs get one clear graphc error (a ValueError/TypeError subclass) that names
+what is wrong, never an unrelated exception and never a silently truncated or wrapped value."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import graphc as gc
+from graphc.errors import GraphcError
+from tests.support import BACKENDS
+
+
+def _loss():
+    x = gc.input("x", (None, 3))
+    w = gc.param("w", np.ones((3, 2), np.float32))
+    return x, w, gc.sum(x @ w)
+
+
+@pytest.mark.parametrize("wrt", [1.0, None, "w", [None], np.ones(3)])
+def test_grad_names_what_wrt_must_be(wrt):
+    _, _, loss = _loss()
+    with pytest.raises(gc.DifferentiationError, match="wrt .* must be a tensor or a list of tensors"):
+        gc.grad(loss, wrt)
+
+
+@pytest.mark.parametrize("updates", [[("w", 1)], (1, 2), "w"])
+def test_updates_must_be_a_dict(updates):
+    _, _, loss = _loss()
+    with pytest.raises(gc.GraphError, match="updates must be a dict"):
+        gc.compile(loss, updates=updates)
+
+
+def test_an_unknown_backend_lists_every_available_one():
+    _, _, loss = _loss()
+    with pytest.raises(gc.InputError, match=r"available: \['reference', .*'numpy'"):
+        gc.compile(loss, backend="bogus")
+
+
+@given(st.one_of(st.floats(allow_nan=True), st.booleans(), st.just(np.float64(1.0)), st.just(np.True_), st.text(max_size=2)))
+@settings(max_examples=30, deadline=None)
+def test_a_non_integer_index_is_refused_not_truncated(index):
+    x = gc.input("x", (4, 3))
+    with pytest.raises(GraphcError, match="not an integer"):
+        x[1, index]
+
+
+def test_integer_indices_of_any_integer_type_work():
+    x = gc.input("x", (4, 3))
+    data = np.arange(12, dtype=np.float32).reshape(4, 3)
+    f = gc.compile([x[np.int64(2)], x[-1, np.int32(1)]], backend="numpy")
+    got = f(x=data)
+    np.testing.assert_array_equal(got[0], data[2])
+    assert got[1] == data[-1, 1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_integer_to_a_negative_power_is_refused_when_built(backend):
+    i = gc.input("i", (3,), gc.int64)
+    with pytest.raises(gc.DTypeError, match="negative power .* cast the base to float"):
+        i ** -1
+    with pytest.raises(gc.DTypeError, match="negative power"):
+        gc.pow(i, np.array([1, -2, 3]))
+    f = gc.compile([i ** 2, gc.cast(i, gc.float32) ** -1], backend=backend)  # what is allowed agrees everywhere
+    sq, inv = f(i=np.array([1, 2, 4]))
+    np.testing.assert_array_equal(sq, [1, 4, 16])
+    np.testing.assert_allclose(inv, [1, 0.5, 0.25])
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(groups=0), "groups"), (dict(groups=-1), "groups"), (dict(groups=1.5), "groups"),
+    (dict(stride=1.5), "stride must be an int"), (dict(stride=(1, 1.5)), "stride must be an int"),
+    (dict(stride=True), "stride must be an int"), (dict(dilation="2"), "dilation must be an int"),
+    (dict(stride=(1, 1, 1)), "stride needs 2"),
+])
+def test_convolution_arguments_are_checked(kw, match):
+    d = gc.input("d", (1, 2, 5, 5))
+    with pytest.raises(gc.ShapeError, match=match):
+        gc.conv2d(d, np.ones((2, 2, 3, 3), np.float32), **kw)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_max_over_an_empty_axis_is_one_clear_error_on_every_backend(backend):
+    e = gc.input("e", (None, 3))
+    f = gc.compile([gc.max(e, 0), gc.sum(e, 0)], backend=backend)
+    with pytest.raises(gc.ShapeError, match="max.* over an empty axis"):
+        f(e=np.zeros((0, 3), np.float32))
+    g = gc.compile(gc.sum(e, 0), backend=backend)
+    np.testing.assert_array_equal(g(e=np.zeros((0, 3), np.float32)), [0, 0, 0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_gradient_of_a_mean_over_an_empty_batch_is_empty(backend):
+    e = gc.input("e", (None, 3))
+    w = gc.param("w", np.ones(3, np.float32))
+    loss = gc.mean(e * w)
+    f = gc.compile([gc.grad(loss, e)], backend=backend, inputs=[e])
+    (g,) = f(e=np.zeros((0, 3), np.float32))
+    assert g.shape == (0, 3)
