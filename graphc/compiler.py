@@ -134,12 +134,14 @@ def _check_updates(updates: dict) -> list:
     return out
 
 
-def compile(outputs, updates: dict | None = None, backend: str = "reference", cast: str = "safe", debug: bool = False,
+def compile(outputs, updates: dict | None = None, backend: str = "numpy", cast: str = "safe", debug: bool = False,
             inputs=None):
     """Compile `outputs` (a tensor or a list) and optional `updates` {param: new value tensor}.
 
     The result is called with the graph's inputs by keyword; it returns the outputs' values and
     then assigns every update simultaneously, in place, to the parameters' storage.
+    backend: 'numpy' (the default: the fastest backend that passes the suite), 'reference' (the
+    interpreter, every backend's oracle), or any other registered backend.
     cast: how far inputs of another dtype may be converted ('safe', 'same_kind' or 'no').
     debug: check every value for NaN/Inf and name the first node that produced one.
     inputs: extra gc.inputs the function takes although no output reads their values (for

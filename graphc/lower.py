@@ -35,7 +35,7 @@ class LoweringContext:
 
     @property
     def label(self) -> str:
-        return f"{self.node.op.name} {self.node.qualname}" if self.node is not None else ""
+        return f"{self.node.op.name} '{self.node.qualname}'" if self.node is not None else ""  # as the interpreter says
 
     # -- buffers -------------------------------------------------------------------
     def buffer(self, shape, dtype, role: str = "temp", name: str | None = None, data=None, var=None) -> View:
@@ -166,6 +166,8 @@ class LoweringContext:
             return out
         ops = []
         for v, rows, cols in ((a, m, k), (b, k, n)):
+            if v.buffer.dtype != out.buffer.dtype:  # a BLAS product reads one dtype: cast the other operand once
+                v = self.copy(v, self.buffer(v.shape, out.buffer.dtype))
             v = self.broadcast(v, batch + (rows, cols))
             layout = _gemm_layout(v, rows, cols) if isinstance(v, View) else None
             if layout is None:  # not a BLAS matrix (a chain, or no unit stride): copy once, contiguous

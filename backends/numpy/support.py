@@ -24,4 +24,4 @@ def _check_range(index, lo, hi, label):
 def _check_finite(value, label):
     if not np.all(np.isfinite(value)):
         bad = "NaN" if np.isnan(value).any() else "Inf"
-        raise NonFiniteError(f"{bad} first produced by {label!r} (shape {value.shape})")
+        raise NonFiniteError(f"{bad} first produced by {label} (shape {value.shape})")

@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 import sympy
 
 from .. import dtypes, scalar, scalar_ops, shapes
-from ..errors import DTypeError
+from ..errors import DifferentiationError, DTypeError
 from ..ir import Node
 from .movement import sum_to_shape
-from .registry import Op, as_node, register
+from .registry import REGISTRY, Op, as_node, register
 
 # dtype behaviours of elementwise ops
 SAME, FLOAT, BOOL, LOGICAL = "same", "float", "bool", "logical"
@@ -49,6 +49,17 @@ class Elementwise(Op):
         self.result, self.derivative_fn, self.numpy_fn = result, derivative, numpy
         self.differentiable, self.attr_names = differentiable, tuple(attrs)
         self._cache: dict = {}
+
+    def same_definition(self, other: "Elementwise") -> bool:
+        """True when `other` declares the same op: formula, arity, result rule, attributes, stated derivative."""
+        try:
+            same_derivative = (self.derivative_fn is None) == (other.derivative_fn is None) and (
+                self.derivative_fn is None or self.derivatives() == other.derivatives())
+            return (self.arity, self.result, self.attr_names, self.numpy_fn is None) == (
+                other.arity, other.result, other.attr_names, other.numpy_fn is None) and (
+                not self.attr_names and self.formula() == other.formula() and same_derivative)
+        except Exception:  # noqa: BLE001 - a formula that cannot be built is not the same definition
+            return False
 
     # -- the formula and its derivatives (derived once per attribute set, cached) ----
     def formula(self, **attrs):
@@ -180,6 +191,9 @@ def _elementwise_vjp(g, y, inputs, args, derivatives):
         if not dtypes.is_float(x.dtype) or x.op.name == "const" or d == 0:
             out.append(None)
             continue
+        if d.has(sympy.Derivative, sympy.Subs):  # sympy left it unevaluated: no kernel could compute it
+            raise DifferentiationError(f"the derivative of {y.op.name} {y.qualname!r} with respect to {a} is {d}, which "
+                                       "sympy cannot evaluate; state it with gc.elementwise(..., derivative=...)")
         if d == 1:
             ct = g
         else:
@@ -209,7 +223,12 @@ def elementwise(name: str, formula: Callable, *, arity: int | None = None, deriv
     if arity is None:
         params = [p for p in inspect.signature(formula).parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
         arity = len(params)
-    op = register(Elementwise(name, arity, formula, result=result, derivative=derivative, numpy=numpy, attrs=attrs))
+    op = Elementwise(name, arity, formula, result=result, derivative=derivative, numpy=numpy, attrs=attrs)
+    existing = REGISTRY.get(name)
+    if isinstance(existing, Elementwise) and existing.same_definition(op):
+        op = existing  # the same definition again (a notebook cell run twice): the op it already is
+    else:
+        op = register(op)
 
     def apply(*operands, name=None, **attr_values):
         return op(*operands, name=name, **attr_values)

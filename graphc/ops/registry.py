@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import DTypeError, GraphcError, ShapeError
+from ..errors import DTypeError, GraphcError, GraphError, ShapeError
 from ..ir import Attrs, Node
 
 REGISTRY: dict[str, "Op"] = {}
@@ -108,7 +108,7 @@ def register(op_cls_or_obj):
     if not op.name:
         raise ValueError(f"{op!r} has no name")
     if op.name in REGISTRY or op.name in COMPOSITES:
-        raise ValueError(f"an op named {op.name!r} is already registered")
+        raise GraphError(f"an op named {op.name!r} is already registered with another definition; choose another name")
     REGISTRY[op.name] = op
     return op
 

@@ -183,3 +183,15 @@ def test_debug_mode_names_the_first_non_finite_kernel(backend):
     f = gc.compile(y, backend=backend, debug=True)
     with pytest.raises(gc.errors.NonFiniteError, match="bad_log"):
         f(x=np.array([1.0, -1.0, 2.0], np.float32))
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+def test_matmul_of_mixed_float_dtypes_promotes_like_the_reference(backend):
+    a = gc.input("a", (None, 3), gc.float64)
+    w = gc.param("w_mixed", np.arange(6, dtype=np.float32).reshape(3, 2))
+    b = gc.input("b", (2, 3), gc.float32)
+    outs = [a @ w, w.T @ gc.cast(a, gc.float64).T, b @ a.T]
+    feeds = dict(a=np.linspace(-1, 1, 12).reshape(4, 3), b=np.ones((2, 3), np.float32))
+    for g, want in zip(gc.compile(outs, backend=backend)(**feeds), gc.compile(outs, backend="reference")(**feeds)):
+        assert g.dtype == want.dtype == np.float64
+        np.testing.assert_allclose(g, want, rtol=1e-12)

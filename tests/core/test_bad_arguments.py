@@ -97,3 +97,23 @@ def test_the_gradient_of_a_mean_over_an_empty_batch_is_empty(backend):
     f = gc.compile([gc.grad(loss, e)], backend=backend, inputs=[e])
     (g,) = f(e=np.zeros((0, 3), np.float32))
     assert g.shape == (0, 3)
+
+
+def test_a_derivative_sympy_cannot_evaluate_is_refused_at_grad_time():
+    import sympy
+
+    floor_like = gc.elementwise("floor_like_for_grad", lambda t: sympy.floor(t))
+    x = gc.input("x", (3,))
+    with pytest.raises(gc.DifferentiationError, match="floor_like_for_grad.*cannot evaluate.*derivative="):
+        gc.grad(gc.sum(floor_like(x)), x)
+    stated = gc.elementwise("floor_stated_for_grad", lambda t: sympy.floor(t), derivative=lambda t, y: 0)
+    g = gc.compile(gc.grad(gc.sum(stated(x) * x), x), backend="numpy")(x=np.array([0.5, 1.5, -2.5], np.float32))
+    np.testing.assert_array_equal(g, [0, 1, -3])
+
+
+def test_registering_the_same_formula_twice_is_a_no_op_and_another_one_an_error():
+    first = gc.elementwise("softsign_twice", lambda t: t / (1 + abs(t)))
+    again = gc.elementwise("softsign_twice", lambda t: t / (1 + abs(t)))  # a notebook cell run again
+    assert again.op is first.op
+    with pytest.raises(gc.GraphError, match="already registered with another definition"):
+        gc.elementwise("softsign_twice", lambda t: t / (2 + abs(t)))
