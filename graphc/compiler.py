@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import shapes
-from .errors import GraphError
+from .errors import GraphError, NonFiniteError
 from .interpreter import run
 from .ir import Graph, toposort, verify
 from .runtime import Executable, backend_builder, bind_inputs
@@ -64,6 +64,11 @@ class CompiledFunction:
 
     def __call__(self, **inputs):
         arrays, bindings = bind_inputs(self.graph.inputs, inputs, cast=self.cast)
+        if self.debug:  # a NaN or Inf that arrives in an input is the input's, not the first node's that reads it
+            for node, array in arrays.items():
+                if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+                    bad = "NaN" if np.isnan(array).any() else "Inf"
+                    raise NonFiniteError(f"{bad} in input {node.attrs['name']!r} (shape {array.shape}), before any node ran")
         outs = self.backend(arrays, bindings)
         if self.single:
             return outs[0]

@@ -186,8 +186,9 @@ def summarize(value, max_items: int = 6) -> str:
         v = arr.reshape(())[()]
         return str(bool(v)) if arr.dtype.kind == "b" else f"{v:.4g}"
     if arr.size <= max_items:
-        if arr.dtype.kind == "f":
-            return np.array2string(arr, precision=3, separator=", ", suppress_small=True, max_line_width=200).replace("\n", "")
+        if arr.dtype.kind == "f":  # significant digits: a vanishing gradient of 5e-05 must not read as 0
+            return np.array2string(arr, separator=", ", max_line_width=200,
+                                   formatter={"float_kind": lambda v: f"{v:.4g}"}).replace("\n", "")
         return np.array2string(arr, separator=", ", max_line_width=200).replace("\n", "")
     shape = "×".join(str(d) for d in arr.shape)
     if arr.size == 0:

@@ -279,3 +279,13 @@ def test_outputs_computed_from_params_show_values_before_the_update():
     np.testing.assert_array_equal(f(), [3.0, 6.0])
     np.testing.assert_array_equal(w.value, [2.0, 3.0])
     np.testing.assert_array_equal(f(), [6.0, 9.0])
+
+
+@pytest.mark.parametrize("backend", ["reference", "numpy"])
+def test_debug_mode_names_an_input_that_holds_nan(backend):
+    x = gc.input("x", (3,))
+    f = gc.compile(gc.exp(x) * 2.0, debug=True, backend=backend)
+    with pytest.raises(NonFiniteError, match=r"^NaN in input 'x'"):
+        f(x=np.array([1.0, np.nan, 2.0], np.float32))
+    with pytest.raises(NonFiniteError, match=r"^Inf in input 'x'"):
+        f(x=np.array([1.0, np.inf, 2.0], np.float32))

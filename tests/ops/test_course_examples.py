@@ -1,4 +1,4 @@
-"""Known answers: the worked examples of /work/shared/course-examples.md (their published answers),
+"""Known answers: the worked examples of a deep-learning course (their published answers),
 and the convolution output-size formula checked against graphc's shape rules over a grid."""
 from __future__ import annotations
 

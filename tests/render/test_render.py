@@ -78,7 +78,10 @@ def test_formula_printer_reads_like_the_course():
 
 def test_summarize_prints_small_values_and_summarises_large_ones():
     assert summarize(np.float32(0.25)) == "0.25"
-    assert summarize(np.array([1.0, -2.0], np.float32)) == "[ 1., -2.]"
+    assert summarize(np.array([1.0, -2.0], np.float32)) == "[1, -2]"
+    # significant digits, for arrays as for scalars: a vanishing gradient never reads as 0
+    assert summarize(np.array([5e-5, -1.25e-7, 0.125], np.float32)) == "[5e-05, -1.25e-07, 0.125]"
+    assert summarize(np.float32(5e-5)) == "5e-05"
     big = summarize(np.arange(100, dtype=np.float32).reshape(10, 10))
     assert big.startswith("10×10") and "mean 49.5" in big and "min 0" in big and "max 99" in big
 
