@@ -21,6 +21,10 @@ class InputError(GraphcError, ValueError):
     """A compiled function was called with missing, unknown or ill-shaped arguments."""
 
 
+class IndexRangeError(GraphcError, IndexError, ValueError):
+    """Index values (gather indices, class labels) outside their range, found when a call runs."""
+
+
 class DifferentiationError(GraphcError, ValueError):
     """A gradient was requested that cannot be built (non-scalar output, disconnected input, ...)."""
 

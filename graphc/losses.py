@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import dsl, dtypes
+from . import dsl, dtypes, shapes
+from .errors import ShapeError
 from .tensor import Tensor, as_tensor
 
 
@@ -105,15 +106,36 @@ def nll(log_probs, target, axis: int = -1, reduction: str = "mean"):
     −Σ t·log p for float targets."""
     lp = _t(log_probs)
     target = target if isinstance(target, Tensor) else as_tensor(np.asarray(target))
-    return _soft_nll(lp, target, axis, reduction, 0.0)
+    return _soft_nll(lp, target, axis, reduction, 0.0, loss="nll")
 
 
 nll_loss = nll
 
 
-def _soft_nll(logp, target, axis, reduction, smoothing):
+def _labels_or_targets(logp, target, axis, loss: str):
+    """Integer class labels (checked to lie in [0, C) at every call) or float targets of the logits' shape;
+    an (N, 1) integer column is taken as labels, anything else is refused naming the target."""
+    c = logp.shape[axis]
+    label_shape = logp.shape[:axis] + logp.shape[axis + 1:]
+    same = lambda a, b: len(a) == len(b) and all(shapes.dims_equal(x, y) for x, y in zip(a, b))  # noqa: E731
+    if _is_labels(target):
+        if same(target.shape, logp.shape[:axis] + (1,) + logp.shape[axis + 1:]) and not same(target.shape, label_shape):
+            target = dsl.reshape(target, label_shape)  # an (N, 1) column of labels
+        if not same(target.shape, label_shape):
+            raise ShapeError(f"{loss}: integer labels must have shape {shapes.fmt_shape(label_shape)} (the logits' "
+                             f"{shapes.fmt_shape(logp.shape)} without the class axis), got {shapes.fmt_shape(target.shape)}")
+        return dsl.check_range(target, 0, c, what=f"{loss}: class labels", name="labels")
+    if not same(target.shape, logp.shape):
+        hint = (" (class labels must be integers: labels.astype('int64'))" if same(target.shape, label_shape) else "")
+        raise ShapeError(f"{loss}: float targets must have the logits' shape {shapes.fmt_shape(logp.shape)}, got "
+                         f"{shapes.fmt_shape(target.shape)}{hint}")
+    return target
+
+
+def _soft_nll(logp, target, axis, reduction, smoothing, loss="cross_entropy"):
     axis = axis % logp.ndim
     c = logp.shape[axis]
+    target = _labels_or_targets(logp, target, axis, loss)
     if _is_labels(target):
         hot = dsl.one_hot(target, c, dtype=logp.dtype)     # (..., C): move the class axis into place
         if axis != logp.ndim - 1:

@@ -321,7 +321,7 @@ class Loop:
     `reduce` lists the axes along which different points may update the same element of the store
     (reductions, and the colliding axes of scatters); the others are parallel. With a combine (or an
     `init`), every element of the store's buffer is first set to `init` (the combine's identity by
-    default), so the Loop is the buffer's only writer. `checks` are (load name, lo, hi): values of
+    default), so the Loop is the buffer's only writer. `checks` are (load name, lo, hi, what): values of
     that load outside [lo, hi) stop the program with an IndexError before they are used."""
 
     domain: tuple
@@ -461,7 +461,7 @@ def fmt_kernel(k) -> list[str]:
     for ld in k.loads:
         box = f" valid {list(ld.valid)} else {ld.fill:g}" if ld.valid else ""
         lines.append(f"    {ld.name} = load {fmt_access(ld.access)}{box}")
-    for name, lo, hi in k.checks:
+    for name, lo, hi, _ in k.checks:
         lines.append(f"    check {lo} <= {name} < {hi}")
     lines.append(f"    body {k.body}")
     lines.append(f"    store {fmt_access(k.store)}")

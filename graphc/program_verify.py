@@ -59,7 +59,7 @@ def _loop_problems(k: Loop, where: str) -> list[str]:
         out.append(f"{where}: body uses an axis outside the domain")
     if k.body.dtype != k.store.buffer.dtype:
         out.append(f"{where}: body gives {k.body.dtype}, the store is {k.store.buffer.dtype}")
-    for name, lo, hi in k.checks:
+    for name, lo, hi, _ in k.checks:
         if name not in names:
             out.append(f"{where}: check of {name}, which is not a load")
     return out

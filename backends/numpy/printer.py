@@ -136,9 +136,9 @@ class ModulePrinter:
         raw = {g.index: self.raw_index(g, by_name) for g in [ld.access for ld in k.loads] + [k.store] if isinstance(g, Gather)}
         for ld in sorted(k.loads, key=lambda ld: isinstance(ld.access, Gather)):  # index loads before gathers
             loads[ld.name] = self.load(ld, k.domain, loads, lines, by_name)
-            for name, lo, hi in k.checks:
+            for name, lo, hi, what in k.checks:
                 if name == ld.name:
-                    lines.append(f"_check_range({raw.get(name) or loads[name]}, {lo}, {hi}, {k.label!r})")
+                    lines.append(f"_check_range({raw.get(name) or loads[name]}, {lo}, {hi}, {(k.label + ': ' + what)!r})")
         body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.fresh)
         store = k.store
         buf = store.buffer.name

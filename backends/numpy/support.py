@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.special
 
-from graphc.errors import NonFiniteError
+from graphc.errors import IndexRangeError, NonFiniteError
 
 _erf = scipy.special.erf
 
@@ -18,7 +18,7 @@ def _boxed(inner, shape, box, fill):
 
 def _check_range(index, lo, hi, label):
     if index.size and (index.min() < lo or index.max() >= hi):
-        raise IndexError(f"{label}: index out of range [{lo}, {hi}): min {index.min()}, max {index.max()}")
+        raise IndexRangeError(f"{label} must be in [{lo}, {hi}), got values from {index.min()} to {index.max()}")
 
 
 def _check_finite(value, label):

@@ -7,7 +7,7 @@ from .math import (abs, add, cast, cos, div, elu, eq, erf_ as erf, exp_ as exp, 
                    leaky_relu, log1p, log_ as log, logical_and, logical_not, logical_or, lt, maximum, minimum,
                    mul, ne, neg, pow, reciprocal, relu, rsqrt, sigmoid, sign, sin, softplus, sqrt_ as sqrt,
                    square, step, stop_gradient, sub, tanh, where)
-from .indexing import gather, getitem, iota, one_hot, take
+from .indexing import check_range, gather, getitem, iota, one_hot, take
 from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad, permute, reshape, slice_axis, split,
                        squeeze, stack, sum_to_shape, swapaxes, transpose)
 from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)

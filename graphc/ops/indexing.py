@@ -6,7 +6,7 @@ import operator
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import ShapeError
+from ..errors import IndexRangeError, ShapeError
 from ..ir import Node
 from .math import cast, eq
 from .movement import SLICE, _fmt, _slice_len, expand_dims, reshape
@@ -60,7 +60,7 @@ class Take(Op):
     def reference(self, x, idx, *, axis):
         n = x.shape[axis]
         if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise IndexError(f"take: index out of range [{-n}, {n}) along axis {axis}: min {idx.min()}, max {idx.max()}")
+            raise IndexRangeError(f"take: indices must be in [{-n}, {n}) along axis {axis}, got values from {idx.min()} to {idx.max()}")
         return np.take(x, idx, axis=axis)
 
     def lower(self, ctx, x, idx, *, axis):
@@ -68,7 +68,7 @@ class Take(Op):
         n, r = x.shape[axis], len(idx.shape)
         loads = [ctx.load("ix", _spread(ctx, idx, axis, out.shape)), ctx.load("x", ctx.gather(x, axis, "ix", r, out.shape))]
         ctx.loop(out.shape, loads, ctx.body(loads[1:], lambda b, ops: ops[0], out.buffer.dtype), out,
-                 checks=(("ix", -n, n),))
+                 checks=(("ix", -n, n, "indices"),))
         return out
 
     def vjp(self, g, y, x, idx, *, axis):
@@ -103,7 +103,7 @@ class TakeAdjoint(Op):
         loads = [ctx.load("ix", _spread(ctx, idx, axis, g.shape)), ctx.load("g", g)]
         ctx.loop(g.shape, loads, ctx.body(loads[1:], lambda b, ops: ops[0], out.buffer.dtype),
                  ctx.gather(out, axis, "ix", r, g.shape), reduce=tuple(range(axis, axis + r)), combine="add",
-                 checks=(("ix", -size, size),))
+                 checks=(("ix", -size, size, "indices"),))
         return out
 
     def vjp(self, c, y, g, idx, *, axis, size):
@@ -113,6 +113,37 @@ class TakeAdjoint(Op):
         return f"{out} gathered at the indices {inputs[1]}" if index == 0 else "none (indices)"
 
 
+class CheckRange(Op):
+    """The integer input itself, once its values are checked to lie in [lo, hi) when the call runs (class labels,
+    say); `what` names them in the error."""
+
+    name, kind, differentiable = "check_range", "movement", False
+
+    def normalize(self, inputs, attrs):
+        (x,) = inputs
+        if not dtypes.is_int(x.dtype):
+            raise ShapeError(f"{attrs.get('what', 'values')} must be integers, got {x.dtype}")
+        attrs["lo"], attrs["hi"], attrs["what"] = int(attrs["lo"]), int(attrs["hi"]), str(attrs.get("what", "values"))
+        return attrs
+
+    def shape(self, x, **attrs):
+        return x.shape
+
+    def dtype(self, x, **attrs):
+        return x.dtype
+
+    def reference(self, x, *, lo, hi, what):
+        if x.size and (x.min() < lo or x.max() >= hi):
+            raise IndexRangeError(f"{what} must be in [{lo}, {hi}), got values from {x.min()} to {x.max()}")
+        return x
+
+    def lower(self, ctx, x, *, lo, hi, what):
+        out = ctx.out()
+        loads = [ctx.load("a0", x)]
+        ctx.loop(out.shape, loads, ctx.body(loads, lambda b, ops: ops[0], out.buffer.dtype), out, checks=(("a0", lo, hi, what),))
+        return out
+
+
 def _spread(ctx, idx, axis, domain):
     """The indices as an access over `domain`, whose axes [axis, axis + idx.ndim) are the index's axes."""
     r = len(idx.shape)
@@ -120,7 +151,12 @@ def _spread(ctx, idx, axis, domain):
     return ctx.broadcast(placed, domain)
 
 
-IOTA, TAKE, TAKE_ADJOINT = register(Iota), register(Take), register(TakeAdjoint)
+IOTA, TAKE, TAKE_ADJOINT, CHECK_RANGE = register(Iota), register(Take), register(TakeAdjoint), register(CheckRange)
+
+
+def check_range(x, lo: int, hi: int, what: str = "values", name=None):
+    """`x` (integers), refused with an IndexRangeError naming `what` when a call finds a value outside [lo, hi)."""
+    return CHECK_RANGE(x, lo=lo, hi=hi, what=what, name=name)
 
 
 def take(x, indices, axis: int = 0, name=None) -> Node:

@@ -356,6 +356,7 @@ NOGRAD = {
     "argmax": lambda x: gc.cast(gc.argmax(x, 0), "float64"),
     "argmin": lambda x: gc.cast(gc.argmin(x, 0), "float64"),
     "iota": lambda x: gc.cast(gc.iota((4,)) + gc.cast(x, "int64"), "float64"),
+    "check_range": lambda x: gc.cast(gc.check_range(gc.cast(x, "int64"), -10, 10), "float64"),
     "random_uniform": lambda x: gc.uniform((4,), seed=3, counter=gc.cast(gc.sum(x), "int64")),
     "random_normal": lambda x: gc.normal((4,), seed=3, counter=gc.cast(gc.sum(x), "int64")),
     "one_hot": lambda x: gc.one_hot(gc.cast(x * 2.0, "int64"), 3),

@@ -195,3 +195,28 @@ def test_loss_gradients_match_finite_differences():
                  L.binary_cross_entropy_with_logits(z, gc.sigmoid(p)) + L.distillation(z, rng.standard_normal((3, 4)), 2.0),
                  L.binary_cross_entropy(gc.softmax(z), gc.sigmoid(p))]:
         gc.check_grad(loss, {z: rng.standard_normal((3, 4)), p: rng.standard_normal((3, 4))})
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll"])
+def test_class_labels_are_checked_at_every_call_and_named(backend, loss):
+    z = gc.input("z", (None, 3))
+    y = gc.input("y", (None,), gc.int64)
+    fn = getattr(gc.losses, loss)
+    f = gc.compile(fn(gc.log_softmax(z) if loss == "nll" else z, y), backend=backend)
+    logits = np.array([[1, 2, 3], [1, 0, 0]], np.float32)
+    ok = f(z=logits, y=np.array([2, 0]))
+    for bad in ([3, 0], [-1, 0]):
+        with pytest.raises(gc.errors.IndexRangeError, match=rf"{loss}: class labels must be in \[0, 3\)"):
+            f(z=logits, y=np.array(bad))
+    column = gc.input("yc", (None, 1), gc.int64)  # an (N, 1) integer column is a column of labels
+    g = gc.compile(fn(gc.log_softmax(z) if loss == "nll" else z, column), backend=backend)
+    np.testing.assert_allclose(g(z=logits, yc=np.array([[2], [0]])), ok, rtol=1e-6)
+
+
+def test_float_labels_and_wrong_label_shapes_are_refused_naming_the_target():
+    z = gc.input("z", (None, 3))
+    with pytest.raises(gc.ShapeError, match=r"cross_entropy: float targets must have the logits' shape .* labels.astype"):
+        gc.losses.cross_entropy(z, gc.input("yf", (None,)))
+    with pytest.raises(gc.ShapeError, match=r"cross_entropy: integer labels must have shape \(None,\)"):
+        gc.losses.cross_entropy(z, gc.input("y2", (None, 2), gc.int64))

@@ -798,6 +798,15 @@ for _shape, _axis, _dt in [((3, 4), 0, gc.int64), ((3, 4), 1, gc.int32), ((2, 3,
     add_case("iota", f"{_shape}-{_axis}-{np.dtype(_dt).name}", _b)
 
 
+for _values, _lo, _hi in [([0, 3, 1], 0, 4), ([[-2, 0], [1, 1]], -2, 2), ([], 0, 1)]:
+    def _b(values=_values, lo=_lo, hi=_hi):
+        v = np.array(values, np.int64)
+        x = gc.input("x", v.shape, gc.int64)
+        return gc.check_range(x, lo, hi, what="labels") * 1, {"x": v}, v
+
+    add_case("check_range", f"{_values}-{_lo}-{_hi}", _b)
+
+
 def _take_np(a, idx, axis):
     axis %= a.ndim
     idx = np.asarray(idx)
