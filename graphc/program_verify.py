@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .errors import GraphError
 from .program import COMBINES, Chain, Gather, Gemm, Loop, Program, View
+from .scalar_ops import OPS
 
 
 def _access_problems(where: str, access, domain, valid=None) -> list[str]:
@@ -52,6 +53,9 @@ def _loop_problems(k: Loop, where: str) -> list[str]:
         for a, (d, s) in enumerate(zip(k.domain, k.store.strides)):
             if d > 1 and s == 0:
                 out.append(f"{where}: axis {a} stores every point to the same element but has no combine")
+    for o in k.body.ops:
+        if OPS.get(o.op) != len(o.args):
+            out.append(f"{where}: body operation {o.op} with {len(o.args)} operand(s) is not a scalar operation of graphc.scalar_ops.OPS")
     missing = set(k.body.args()) - set(names)
     if missing:
         out.append(f"{where}: body reads {sorted(missing)}, which are not loads")

@@ -32,7 +32,6 @@ OPS = {
     "lt": 2, "le": 2, "eq": 2, "ne": 2, "and": 2, "or": 2, "not": 1,
     "where": 3, "cast": 1,
 }
-COMPARISONS = ("lt", "le", "eq", "ne")
 
 
 @dataclass(frozen=True)

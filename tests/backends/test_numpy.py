@@ -21,3 +21,11 @@ def test_generated_source_is_readable_vectorised_numpy(tmp_path):
     path = tmp_path / "module.py"
     path.write_text(src)
     compile(src, str(path), "exec")
+
+
+def test_the_spelling_table_covers_every_scalar_operation():
+    from graphc.backends.numpy.spelling import SPELLINGS
+    from graphc.scalar_ops import OPS
+
+    leaves = {"arg", "axis", "const"}
+    assert set(OPS) - leaves == set(SPELLINGS)

@@ -165,3 +165,11 @@ def test_verify_rejects_live_temporaries_sharing_arena_bytes():
         verify(prog([x, y, t1, t2], kernels))
     t2.offset = 16
     verify(prog([x, y, t1, t2], kernels))
+
+
+def test_verify_rejects_a_body_operation_outside_the_vocabulary():
+    x, y = buf(0, 4, "input"), buf(1, 4, "output")
+    b = scalar_ops.Builder()
+    body = b.build(b.emit("sigmoid", (b.arg("a0", F32),), F32))  # a high-level op never reaches a kernel
+    with pytest.raises(gc.GraphError, match="not a scalar operation"):
+        verify(prog([x, y], [Loop((4,), (Load("a0", View.whole(x, (4,))),), body, View.whole(y, (4,)))]))
