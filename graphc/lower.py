@@ -66,12 +66,12 @@ class LoweringContext:
         """Emit one Loop; `loads` are Load objects (see graphc.program)."""
         self.emit(Loop(tuple(domain), tuple(loads), body, store, tuple(reduce), combine, init, tuple(checks)))
 
-    def elementwise(self, formula, symbols, accesses, compute=None, dtype=None) -> View:
+    def elementwise(self, formula, symbols, accesses, compute=None) -> View:
         """One Loop computing the sympy `formula` of `symbols` bound to `accesses`, broadcast to the node's shape.
 
         Scalar constant operands are folded into the body as numbers (`x * 0.5`, not a buffer).
         compute: the dtype arithmetic happens in (default: the result's; for a bool result the operands')."""
-        out = self.buffer(self.shape(self.node), dtype or self.node.dtype) if dtype else self.out()
+        out = self.out()
         result = out.buffer.dtype
         if compute is None:
             compute = result if result != scalar_ops.BOOL else dtypes.promote(*(a.buffer.dtype for a in accesses))

@@ -135,14 +135,14 @@ class Specialization:
     constants, outputs); parameters are flat views of their Variables' arrays, so updates land in
     `param.value` in place. A lock serialises calls: they share the arena and the staging buffers."""
 
-    def __init__(self, program, builder, debug: bool, input_nodes=()):
+    def __init__(self, program, builder, debug: bool, input_nodes):
         self.program = program
         self.fn = builder.build(program, debug=debug)
         self.arena = np.empty(program.arena_bytes, np.uint8)
         self.externals = [_external_array(b) for b in program.externals]
         position = {id(b): i for i, b in enumerate(program.externals)}
         by_name = {n.attrs["name"]: n for n in input_nodes}
-        self.input_slots = [(by_name.get(name, name), self.externals[position[id(b)]]) for name, b in program.inputs.items()]
+        self.input_slots = [(by_name[name], self.externals[position[id(b)]]) for name, b in program.inputs.items()]
         self.output_slots = [(self.externals[position[id(b)]], shape) for b, shape in program.outputs]
         self.lock = threading.Lock()
 

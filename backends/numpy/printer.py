@@ -142,15 +142,17 @@ class ModulePrinter:
         body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.fresh)
         store = k.store
         buf = store.buffer.name
-        covers = isinstance(store, View) and _covers(store, k.domain, k.reduce)
-        if k.init is not None and not (covers and k.combine is not None and isinstance(store, View)
-                                       and all(store.strides[a] == 0 for a in k.reduce)):
-            lines.append(f"{buf}.fill({number(k.init, store.buffer.dtype)})")
         if isinstance(store, Gather):
             pre, value = body.value()
             one_hot = self.one_hot_scatter(k, raw.get(store.index), value)
-            if one_hot is not None:
+            if one_hot is not None:  # the product writes every element: no init fill
                 return lines + pre + one_hot
+        # a reduction whose store reaches every element overwrites it (ufunc.reduce with out=): no init fill
+        overwrites = (isinstance(store, View) and k.combine is not None and _covers(store)
+                      and all(store.strides[a] == 0 for a in k.reduce))
+        if k.init is not None and not overwrites:
+            lines.append(f"{buf}.fill({number(k.init, store.buffer.dtype)})")
+        if isinstance(store, Gather):
             ufunc = _REDUCE[k.combine or "add"] if k.combine else None
             index = self.gather_index(store, k.domain, loads)
             value = f"np.broadcast_to({value}, {tuple(k.domain)})"
@@ -285,9 +287,9 @@ def _slice_code(start: int, step: int, n: int) -> str:
     return f"{start}:{'' if stop < 0 else stop}:{step}"
 
 
-def _covers(store: View, domain, reduce) -> bool:
+def _covers(store: View) -> bool:
     """True when the store reaches every element of its buffer."""
-    live = [(d, s) for d, s in zip(domain, store.strides) if s and d > 1]
+    live = [(d, s) for d, s in zip(store.shape, store.strides) if s and d > 1]
     size = int(np.prod([d for d, _ in live] or [1]))
     return store.offset == 0 and size == store.buffer.size and _injective([d for d, _ in live], [s for _, s in live])
 
