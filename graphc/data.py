@@ -3,14 +3,31 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
+import operator
+
 import numpy as np
+
+from .errors import InputError
 
 
 def _check_lengths(arrays: Sequence[np.ndarray]) -> int:
+    if any(np.ndim(a) == 0 for a in arrays):
+        raise InputError("a scalar cannot be split into rows; pass arrays whose first axis holds the examples")
     lengths = {len(a) for a in arrays}
     if len(lengths) != 1:
-        raise ValueError(f"arrays have different lengths {sorted(lengths)}; they must share the first axis")
+        raise InputError(f"arrays have different lengths {sorted(lengths)}; they must share the first axis")
     return lengths.pop()
+
+
+def positive_int(value, what: str) -> int:
+    """`value` as an int of at least 1 (a float such as 32.0 or 1.5 is refused, never truncated)."""
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise InputError(f"{what} must be a positive integer, got {value!r}") from None
+    if value < 1:
+        raise InputError(f"{what} must be a positive integer, got {value}")
+    return value
 
 
 def batches(arrays: Sequence[np.ndarray], batch_size: int, *, shuffle: bool = True, seed=None,
@@ -18,8 +35,7 @@ def batches(arrays: Sequence[np.ndarray], batch_size: int, *, shuffle: bool = Tr
     """Yield tuples of aligned mini-batches. `seed` (an int or a sequence such as (seed, epoch))
     makes the shuffle reproducible, which is what lets an interrupted training run resume exactly."""
     n = _check_lengths(arrays)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    batch_size = positive_int(batch_size, "batch_size")
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
@@ -34,7 +50,7 @@ def split(*arrays: np.ndarray, fractions: Sequence[float] = (0.8, 0.1, 0.1), see
     n = _check_lengths(arrays)
     fractions = np.asarray(fractions, dtype=float)
     if np.any(fractions < 0) or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be non-negative and sum to 1, got {tuple(fractions)}")
+        raise InputError(f"fractions must be non-negative and sum to 1, got {tuple(fractions)}")
     rng = np.random.default_rng(seed)
     groups = [np.arange(n)] if stratify is None else [np.flatnonzero(stratify == c) for c in np.unique(stratify)]
     parts: list[list[np.ndarray]] = [[] for _ in fractions]

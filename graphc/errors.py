@@ -13,12 +13,22 @@ class DTypeError(GraphcError, TypeError):
     """Operand dtypes do not fit an op's dtype rule, or a cast would lose information."""
 
 
+class ArgumentError(GraphcError, ValueError, TypeError):
+    """An op, layer or function was given an argument of the wrong kind or value (a float where an
+    integer is meant, a negative count, a name that is not a string); the message names it."""
+
+
+class TooLargeError(GraphcError, MemoryError, ValueError):
+    """A value or an arena needs more memory than this machine has (the message names it and its size)."""
+
+
 class GraphError(GraphcError, ValueError):
     """A graph is malformed (verify failed) or a graph-level request makes no sense."""
 
 
 class InputError(GraphcError, ValueError):
-    """A compiled function was called with missing, unknown or ill-shaped arguments."""
+    """A compiled function, the Trainer or a data helper was called with missing, unknown, ill-shaped
+    or ill-typed arguments (the message names the argument and what was expected)."""
 
 
 class IndexRangeError(GraphcError, IndexError, ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes, shapes
-from .errors import GraphError, NonFiniteError
+from .errors import GraphError, NonFiniteError, TooLargeError
 from .ir import Graph, Node, interpret
 from .shapes import concretize
 
@@ -25,10 +25,15 @@ def run(graph: Graph, arrays: dict[Node, np.ndarray], bindings: dict, *, float64
             value = values[0]  # float64 mode: a float-to-float cast must not round
         else:
             attrs = {k: concretize(v, subs) for k, v in node.attrs.items()}
+            size = shapes.prod(shapes.concrete_shape(node.shape, bindings)) * np.dtype(want).itemsize
+            label = f"{node.op.name} {node.qualname!r}"
+            shapes.check_fits(size, label)
             try:
                 value = node.op.reference(*values, **attrs)
+            except MemoryError:
+                raise TooLargeError(f"{label} of shape {shapes.concrete_shape(node.shape, bindings)} ran out of memory") from None
             except (IndexError, ValueError, FloatingPointError) as e:
-                raise type(e)(f"{node.op.name} {node.qualname!r}: {e}") from None
+                raise type(e)(f"{label}: {e}") from None
         value = np.asarray(value)
         if value.dtype != want:
             value = value.astype(want)

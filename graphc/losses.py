@@ -133,7 +133,7 @@ def _labels_or_targets(logp, target, axis, loss: str):
 
 
 def _soft_nll(logp, target, axis, reduction, smoothing, loss="cross_entropy"):
-    axis = axis % logp.ndim
+    axis = shapes.normalize_axis(axis, logp.ndim, f"{loss}: the class axis")
     c = logp.shape[axis]
     target = _labels_or_targets(logp, target, axis, loss)
     if _is_labels(target):
@@ -205,11 +205,16 @@ def _add(terms):
 
 
 def accuracy(logits, target, axis: int = -1):
-    """The fraction of rows whose arg-max along `axis` equals the integer label (a metric, not differentiable)."""
+    """The fraction of rows whose arg-max along `axis` equals the label (a metric, not differentiable).
+    `target` holds integer labels, checked as cross_entropy checks them, or one-hot / soft targets of
+    the logits' shape, whose arg-max is the label."""
     z = _t(logits)
-    target = target if isinstance(target, Tensor) else as_tensor(np.asarray(target, np.int64))
+    target = target if isinstance(target, Tensor) else as_tensor(np.asarray(target))
+    axis = shapes.normalize_axis(axis, z.ndim, "accuracy: the class axis")
+    target = _labels_or_targets(z, target, axis, "accuracy")
+    label = target if _is_labels(target) else dsl.argmax(target, axis)
     pred = dsl.argmax(z, axis)
-    return dsl.mean(dsl.cast(dsl.eq(pred, dsl.cast(target, pred.dtype)), dtypes.float32))
+    return dsl.mean(dsl.cast(dsl.eq(pred, dsl.cast(label, pred.dtype)), dtypes.float32))
 
 
 def binary_accuracy(prob, target, threshold: float = 0.5):

@@ -137,6 +137,8 @@ class Specialization:
 
     def __init__(self, program, builder, debug: bool, input_nodes):
         self.program = program
+        shapes.check_fits(program.arena_bytes + sum(b.nbytes for b in program.buffers if b.role != "temp"),
+                          "this compiled program (its arena and external buffers)")
         self.fn = builder.build(program, debug=debug)
         self.arena = np.empty(program.arena_bytes, np.uint8)
         self.externals = [_external_array(b) for b in program.externals]
@@ -162,7 +164,7 @@ class Specialization:
 def _external_array(buf) -> np.ndarray:
     if buf.role in ("param", "state"):
         flat = buf.var.value.reshape(-1)
-        if not np.shares_memory(flat, buf.var.value):
+        if flat.size and not np.shares_memory(flat, buf.var.value):
             raise InputError(f"parameter {buf.var.name!r}: its storage is not contiguous, so updates could not land in it")
         return flat
     if buf.role == "const":

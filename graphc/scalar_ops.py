@@ -103,7 +103,11 @@ class Builder:
     # -- typed helpers ---------------------------------------------------------
     def const(self, value, dtype) -> int:
         dtype = np.dtype(dtype)
-        value = bool(value) if dtype == BOOL else (int(value) if dtype.kind in "iu" else float(value))
+        if dtype.kind in "iu":  # wrapped into the type's range, as a C cast does (uint64(-1) is 2**64 - 1)
+            bits, low = 8 * dtype.itemsize, (np.iinfo(dtype).min if dtype.kind == "i" else 0)
+            value = (int(value) - low) % 2 ** bits + low
+        else:
+            value = bool(value) if dtype == BOOL else float(value)
         return self.emit("const", (), dtype, value)
 
     def arg(self, name: str, dtype) -> int:

@@ -7,11 +7,14 @@ Dim arithmetic (reshape's -1, conv output sizes) stays exact through sympy.
 from __future__ import annotations
 
 import math
+import operator
+import os
 from typing import Iterable
 
+import numpy as np
 import sympy
 
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError, TooLargeError
 
 BATCH = sympy.Symbol("N", integer=True, positive=True)  # what `None` in a declared shape means
 _SYMBOLS: dict[str, sympy.Symbol] = {"N": BATCH}
@@ -104,7 +107,19 @@ def broadcast_shapes(*shapes, what: str = "operands") -> tuple:
     return tuple(out)
 
 
+def as_int(value, what: str) -> int:
+    """An integer attribute (an axis, a count, a size, a seed), refused, never truncated, when it is
+    not one: 1.7, 2.0, "1" and True are not axes."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ArgumentError(f"{what} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ArgumentError(f"{what} must be an integer, got {value!r}") from None
+
+
 def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
+    axis = as_int(axis, what)
     if not -ndim <= axis < ndim:
         raise ShapeError(f"{what} {axis} is out of range for rank {ndim}")
     return axis % ndim
@@ -114,12 +129,34 @@ def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
     """None means every axis; an int or a sequence of ints is normalised, sorted and deduplicated."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
+    if not isinstance(axis, (tuple, list)):
         axis = (axis,)
-    axes = tuple(sorted({normalize_axis(int(a), ndim) for a in axis}))
+    axes = tuple(sorted({normalize_axis(a, ndim) for a in axis}))
     if len(axes) != len(tuple(axis)):
         raise ShapeError(f"repeated axis in {tuple(axis)}")
     return axes
+
+
+def machine_memory() -> int:
+    """Bytes of physical memory (a generous bound when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2 ** 46
+
+
+def fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.4g} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n} B"
+
+
+def check_fits(nbytes: int, what: str) -> None:
+    """Refuse, naming `what`, an allocation larger than the machine's memory, before NumPy tries it."""
+    if nbytes > machine_memory():
+        raise TooLargeError(f"{what} needs {fmt_bytes(nbytes)}, more than this machine's {fmt_bytes(machine_memory())} of memory")
 
 
 def concrete(dim, bindings: dict) -> int:

@@ -3,6 +3,7 @@ validation, metrics, early stopping (restoring the best parameters), checkpoints
 from __future__ import annotations
 
 import math
+import operator
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ import numpy as np
 
 from . import checkpoint, data
 from .compiler import compile as compile_fn
+from .errors import InputError
 from .dsl import argmax, cast, eq, gt, mean, reshape, sum as reduce_sum
 from .dsl import input as make_input
 
@@ -86,7 +88,13 @@ class Trainer:
 
     loss_fn(output, target) -> scalar tensor. Accuracy is computed in the graph: arg-max for outputs
     with several columns (integer or one-hot targets), a threshold for one column (`threshold`: 0.5
-    for probabilities, 0.0 for logits)."""
+    for probabilities, 0.0 for logits).
+
+    Data arrive as users have them: floating-point X and Y (float64 from pandas or scikit-learn) and
+    uint8 X (images) are cast to the model's floating dtype, values unchanged (scale images
+    yourself); other integer arrays (class labels, token ids) keep their values, as int64 when
+    their type is not int32/int64. A direct
+    `gc.compile` call keeps its strict cast='safe' rule."""
 
     def __init__(self, model, loss_fn, optimizer, *, backend: str = "numpy", accuracy: bool = True,
                  threshold: float = 0.5, debug: bool = False):
@@ -104,7 +112,7 @@ class Trainer:
         if self._signature == signature:
             return
         if self._signature is not None and self._signature[:2] != signature[:2]:
-            raise ValueError(f"inputs of shape {(None,) + X.shape[1:]} {X.dtype} differ from the compiled "
+            raise InputError(f"inputs of shape {(None,) + X.shape[1:]} {X.dtype} differ from the compiled "
                              f"{(None,) + self._signature[0]} {self._signature[1]}")
         x = make_input("x", (None,) + X.shape[1:], X.dtype)
         y = make_input("y", (None,) + Y.shape[1:], Y.dtype) if Y is not None else None
@@ -140,10 +148,42 @@ class Trainer:
         per_row = hit if hit.ndim <= 1 else mean(cast(hit, "float32"), axis=tuple(range(1, hit.ndim)))
         return reduce_sum(cast(per_row, "float32")) if hit.ndim >= 1 else cast(hit, "float32") * rows
 
+    # -- data ----------------------------------------------------------------------------------
+    def _model_dtype(self) -> np.dtype:
+        floats = [p.value.dtype for p in self.model.parameters() if p.value.dtype.kind == "f"]
+        return floats[0] if floats else np.dtype("float32")
+
+    def _array(self, a, name: str, what: str, images: bool) -> np.ndarray:
+        """`a` as an array of rows in the dtype the compiled steps take (see the class docstring)."""
+        try:
+            a = np.asarray(a)
+        except (ValueError, TypeError) as e:
+            raise InputError(f"{what}: {name} cannot be read as an array ({e})") from None
+        if a.ndim == 0:
+            raise InputError(f"{what}: {name} is a scalar; expected an array whose first axis holds the examples")
+        if a.dtype.kind == "f" or (images and a.dtype == np.uint8):
+            return a.astype(self._model_dtype(), copy=False)
+        if a.dtype.kind not in "iub":
+            raise InputError(f"{what}: {name} holds {a.dtype} values; expected numbers")
+        if a.dtype.kind in "iu" and a.dtype not in (np.int32, np.int64):  # labels as uint8, int16, ...
+            if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+                raise InputError(f"{what}: {name} holds uint64 values above the int64 range")
+            return a.astype(np.int64)
+        return a
+
+    def _data(self, X, Y, what: str, batch_size) -> tuple:
+        X = self._array(X, "X", what, images=True)
+        Y = None if Y is None else self._array(Y, "Y", what, images=False)
+        if Y is not None and len(X) != len(Y):
+            raise InputError(f"{what}: X has {len(X)} rows but Y has {len(Y)}; they must match")
+        if len(X) == 0:
+            raise InputError(f"{what}: X has no rows")
+        return X, Y, data.positive_int(batch_size, "batch_size")
+
     # -- running -------------------------------------------------------------------------------
     def evaluate(self, X, Y, batch_size: int = 256) -> dict:
         """Mean loss (and accuracy) over (X, Y) in evaluation mode."""
-        X, Y = np.asarray(X), np.asarray(Y)
+        X, Y, batch_size = self._data(X, Y, "evaluate", batch_size)
         self._build(X, Y)
         total_loss, total_correct = 0.0, 0.0
         for xb, yb in data.batches((X, Y), batch_size, shuffle=False):
@@ -156,18 +196,36 @@ class Trainer:
         return out
 
     def predict(self, X, batch_size: int = 256) -> np.ndarray:
-        X = np.asarray(X)
+        """The model's outputs for X in evaluation mode, batch by batch."""
         if self._predict is None:
-            raise RuntimeError("predict needs the model compiled: call fit or evaluate first")
+            raise InputError("predict needs the model compiled: call fit or evaluate first")
+        X = self._array(X, "X", "predict", images=True)
+        batch_size = data.positive_int(batch_size, "batch_size")
+        if len(X) == 0:  # the compiled forward pass takes an empty batch and gives the right empty shape
+            return self._predict(x=X)
         return np.concatenate([self._predict(x=xb) for (xb,) in data.batches((X,), batch_size, shuffle=False)])
 
     def fit(self, X, Y, *, epochs: int = 10, batch_size: int = 32, validation=None, shuffle: bool = True,
             seed: int = 0, early_stopping: EarlyStopping | int | None = None, progress: bool = True,
-            checkpoint_path: str | None = None, callbacks=()) -> History:
+            checkpoint_path: str | None = None, callbacks=(), drop_last: bool = False) -> History:
         """Train for `epochs` more epochs. validation: (X_val, Y_val) evaluated after each epoch.
         early_stopping: an EarlyStopping or a patience. checkpoint_path: saved after every epoch, so
-        `Trainer.resume(path)` continues exactly where training stopped. callbacks: f(trainer, record)."""
-        X, Y = np.asarray(X), np.asarray(Y)
+        `Trainer.resume(path)` continues exactly where training stopped. callbacks: f(trainer, record).
+        drop_last: skip each epoch's last, incomplete batch (off by default, as in PyTorch's DataLoader:
+        every row is trained on; batch norm handles a last batch of one row, see BatchNorm1d)."""
+        X, Y, batch_size = self._data(X, Y, "fit", batch_size)
+        try:
+            epochs = operator.index(epochs)
+        except TypeError:
+            raise InputError(f"fit: epochs must be an integer, got {epochs!r}") from None
+        if epochs < 0:
+            raise InputError(f"fit: epochs must be 0 or more, got {epochs}")
+        if drop_last and len(X) < batch_size:
+            raise InputError(f"fit: drop_last=True with {len(X)} rows and batch_size {batch_size} leaves no batch to train on")
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) != 2:
+                raise InputError("fit: validation must be a pair (X_val, Y_val)")
+            validation = self._data(*validation, "fit(validation=...)", 256)[:2]
         self._build(X, Y)
         stopper = EarlyStopping(patience=early_stopping) if isinstance(early_stopping, int) else early_stopping
         if stopper is not None and validation is None and stopper.monitor.startswith("val_"):
@@ -176,14 +234,15 @@ class Trainer:
         bar = _progress(epochs, progress)
         for _ in range(epochs):
             epoch, start = self.epoch + 1, time.perf_counter()
-            total_loss, total_correct = 0.0, 0.0
-            for xb, yb in data.batches((X, Y), batch_size, shuffle=shuffle, seed=(seed, epoch)):
+            total_loss, total_correct, rows = 0.0, 0.0, 0
+            for xb, yb in data.batches((X, Y), batch_size, shuffle=shuffle, seed=(seed, epoch), drop_last=drop_last):
                 res = self._step(x=xb, y=yb)
                 total_loss += float(res[0]) * len(xb)
                 total_correct += float(res[1]) if self.accuracy else 0.0
-            record = {"epoch": epoch, "loss": total_loss / len(X)}
+                rows += len(xb)
+            record = {"epoch": epoch, "loss": total_loss / rows}
             if self.accuracy:
-                record["accuracy"] = total_correct / len(X)
+                record["accuracy"] = total_correct / rows
             if validation is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate(*validation).items()})
             record["seconds"] = time.perf_counter() - start

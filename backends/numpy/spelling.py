@@ -30,12 +30,13 @@ _INFIX = {"add", "sub", "mul", "div", "neg", "lt", "le", "eq", "ne"}
 
 
 def number(value, dtype) -> str:
-    """A constant as a Python literal: NumPy gives a weak literal the dtype of the arrays it meets."""
+    """A constant as a Python literal (NumPy gives a weak literal the dtype of the arrays it meets);
+    integers are typed scalars, so that arithmetic on constants alone wraps as the arrays' would."""
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
         return str(bool(value))
     if dtype.kind in "iu":
-        return str(int(value))
+        return f"np.{dtype.name}({int(value)})"
     v = float(value)
     if math.isnan(v):
         return "np.nan"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import sympy
 
 from .. import dsl, shapes
 from .module import Module
@@ -15,6 +16,9 @@ class _BatchNorm(Module):
         running_mean ← (1 − momentum)·running_mean + momentum·μ
         running_var  ← (1 − momentum)·running_var  + momentum·ν·n/(n − 1)   (unbiased, n values per channel)
     (PyTorch's convention), applied by the compiled step through `model.state_updates()`.
+    A batch with one value per channel (the last batch of 33 rows at batch size 32) normalises every
+    value to β and moves running_mean as usual, but leaves running_var unchanged: its unbiased
+    variance is undefined (PyTorch refuses such a batch; here the epoch's last batch just works).
     Evaluation mode normalises with running_mean and running_var (initially 0 and 1).
     """
 
@@ -40,8 +44,12 @@ class _BatchNorm(Module):
             n = shapes.prod(x.shape[a] for a in axes)
             m = self.momentum
             self.record_update(self.running_mean, (1 - m) * self.running_mean + m * dsl.stop_gradient(mu))
-            unbiased = dsl.var(x, axes, ddof=1) if not (isinstance(n, int) and n < 2) else nu
-            self.record_update(self.running_var, (1 - m) * self.running_var + m * dsl.stop_gradient(unbiased))
+            # n is symbolic (the batch size); Min/Max make the one-value case well defined
+            # once a call binds it: weight 0 for the undefined unbiased variance
+            weight = m * sympy.Min(sympy.Max(n - 1, 0), 1)
+            v, r = sympy.symbols("v r", real=True)
+            self.record_update(self.running_var, dsl.expr((1 - weight) * r + weight * v * n / sympy.Max(n - 1, 1),
+                                                          {r: self.running_var, v: dsl.stop_gradient(nu)}))
         else:
             mu, nu = self.running_mean, self.running_var
         xhat = (x - dsl.reshape(mu, bshape)) * dsl.rsqrt(dsl.reshape(nu, bshape) + self.eps)

@@ -20,7 +20,7 @@ class Iota(Op):
 
     def normalize(self, inputs, attrs):
         attrs["shape"] = shapes.as_shape(attrs["shape"])
-        attrs["axis"] = shapes.normalize_axis(int(attrs.get("axis", 0)), len(attrs["shape"]))
+        attrs["axis"] = shapes.normalize_axis(attrs.get("axis", 0), len(attrs["shape"]))
         attrs["dtype"] = dtypes.as_dtype(attrs.get("dtype", dtypes.int64))
         return attrs
 
@@ -46,7 +46,7 @@ class Take(Op):
 
     def normalize(self, inputs, attrs):
         x, idx = inputs
-        attrs["axis"] = shapes.normalize_axis(int(attrs.get("axis", 0)), x.ndim)
+        attrs["axis"] = shapes.normalize_axis(attrs.get("axis", 0), x.ndim)
         return attrs
 
     def shape(self, x, idx, *, axis):
@@ -123,7 +123,7 @@ class CheckRange(Op):
         (x,) = inputs
         if not dtypes.is_int(x.dtype):
             raise ShapeError(f"{attrs.get('what', 'values')} must be integers, got {x.dtype}")
-        attrs["lo"], attrs["hi"], attrs["what"] = int(attrs["lo"]), int(attrs["hi"]), str(attrs.get("what", "values"))
+        attrs["lo"], attrs["hi"], attrs["what"] = shapes.as_int(attrs["lo"], "lo"), shapes.as_int(attrs["hi"], "hi"), str(attrs.get("what", "values"))
         return attrs
 
     def shape(self, x, **attrs):
@@ -207,6 +207,11 @@ def getitem(x, index) -> Node:
             continue
         d = x.shape[axis]
         if isinstance(ix, slice):
+            for bound in (ix.start, ix.stop, ix.step):
+                if bound is not None:
+                    shapes.as_int(bound, f"slice bound {bound!r} on axis {axis} of {_fmt(x.shape)}")
+            if ix.step is not None and operator.index(ix.step) == 0:
+                raise ShapeError(f"slice step 0 on axis {axis} of {_fmt(x.shape)}: a step must not be zero")
             if not isinstance(d, int):
                 if ix not in (slice(None), slice(None, None, 1), slice(0, None, None)):
                     raise ShapeError(f"slicing symbolic axis {axis} of {_fmt(x.shape)} with bounds is not supported")

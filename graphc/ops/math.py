@@ -7,7 +7,7 @@ import sympy
 from sympy import Abs, Heaviside, Max, Min, Piecewise, erf, exp, log, sqrt
 
 from .. import dtypes, scalar, shapes
-from ..errors import DTypeError
+from ..errors import ArgumentError, DTypeError
 from ..ir import Node
 from .elementwise import BOOL, FLOAT, LOGICAL, SAME, Elementwise
 from .movement import sum_to_shape
@@ -212,10 +212,11 @@ def stop_gradient(x, name=None):
     return STOP_GRADIENT(x, name=name)
 
 
-def gelu(x, approximate: str = "none", name=None):
+def gelu(x, approximate="none", name=None):
     """GELU: the exact form x·Φ(x) (erf), or `approximate="tanh"` for the tanh approximation."""
-    if approximate in ("none", None, False):
-        return gelu_erf(x, name=name)
-    if approximate == "tanh":
-        return gelu_tanh(x, name=name)
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    if isinstance(approximate, (bool, np.bool_, str, type(None))):
+        if approximate in ("none", None, False):
+            return gelu_erf(x, name=name)
+        if approximate in ("tanh", True):  # PyTorch spells it "tanh", JAX True
+            return gelu_tanh(x, name=name)
+    raise ArgumentError(f"gelu: approximate must be 'none' or 'tanh' (or False/True), got {approximate!r}")

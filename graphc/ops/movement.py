@@ -66,7 +66,7 @@ class Transpose(Op):
     def normalize(self, inputs, attrs):
         (x,) = inputs
         perm = attrs.get("perm")
-        perm = tuple(reversed(range(x.ndim))) if perm is None else tuple(shapes.normalize_axis(int(p), x.ndim) for p in perm)
+        perm = tuple(reversed(range(x.ndim))) if perm is None else tuple(shapes.normalize_axis(p, x.ndim, "perm entry") for p in perm)
         if sorted(perm) != list(range(x.ndim)):
             raise ShapeError(f"{perm} is not a permutation of the axes of {_fmt(x.shape)}")
         attrs["perm"] = perm
@@ -195,7 +195,7 @@ class Pad(Op):
         pads = attrs["pads"]
         if isinstance(pads, int):
             pads = ((pads, pads),) * x.ndim
-        pads = tuple((int(a), int(b)) for a, b in pads)
+        pads = tuple((shapes.as_int(a, "padding"), shapes.as_int(b, "padding")) for a, b in pads)
         if len(pads) != x.ndim or any(a < 0 or b < 0 for a, b in pads):
             raise ShapeError(f"pad of {_fmt(x.shape)} needs {x.ndim} non-negative (before, after) pairs, got {pads}")
         attrs["pads"] = pads
@@ -228,7 +228,7 @@ class Concat(Op):
     def normalize(self, inputs, attrs):
         if not inputs:
             raise ShapeError("concat of nothing")
-        attrs["axis"] = shapes.normalize_axis(int(attrs.get("axis", 0)), inputs[0].ndim)
+        attrs["axis"] = shapes.normalize_axis(attrs.get("axis", 0), inputs[0].ndim)
         return attrs
 
     def shape(self, *xs, axis):
@@ -358,21 +358,25 @@ def split(x, sections, axis: int = 0):
     n = x.shape[axis]
     if not isinstance(n, int):
         raise ShapeError(f"split along symbolic axis {axis} of {_fmt(x.shape)}")
-    if isinstance(sections, int):
+    if not isinstance(sections, (tuple, list)):
+        sections = shapes.as_int(sections, "split: the number of sections")
+        if sections < 1:
+            raise ShapeError(f"split into {sections} sections: the number of sections must be at least 1")
         if n % sections:
             raise ShapeError(f"split of {_fmt(x.shape)} into {sections} equal parts along axis {axis}: {n} is not divisible")
         bounds = [i * n // sections for i in range(sections + 1)]
     else:
-        bounds = [0] + [int(i) for i in sections] + [n]
+        bounds = [0] + [shapes.as_int(i, "split point") for i in sections] + [n]
     return [slice_axis(x, axis, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def slice_axis(x, axis, start, stop, step=1):
+def slice_axis(x, axis: int, start: int | None, stop: int | None, step: int | None = 1):
+    """x[..., start:stop:step, ...] along `axis`, with Python's meaning of negative and None bounds."""
+    from .indexing import getitem  # indexing builds on this module: the one place that normalises slices
+
     x = as_node(x)
-    starts = tuple(start if i == axis else 0 for i in range(x.ndim))
-    stops = tuple(stop if i == axis else d for i, d in enumerate(x.shape))
-    steps = tuple(step if i == axis else 1 for i in range(x.ndim))
-    return SLICE(x, starts=starts, stops=stops, steps=steps)
+    axis = shapes.normalize_axis(axis, x.ndim)
+    return getitem(x, (slice(None),) * axis + (slice(start, stop, step),))
 
 
 @composite("flip", lambda x, axis=None: np.flip(x, axis=axis))
@@ -388,7 +392,7 @@ def flip(x, axis=None, name=None):
     return SLICE(x, starts=starts, stops=stops, steps=steps, name=name)
 
 
-def pad(x, pads, value=0.0, name=None):
+def pad(x, pads, value: float = 0.0, name=None):
     """Constant padding; `pads` is an int (every side) or one (before, after) pair per axis."""
     return PAD(x, pads=pads, value=value, name=name)
 

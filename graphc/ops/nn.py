@@ -14,7 +14,7 @@ import operator
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ..ir import Node
 from .linalg import matmul
 from .math import add, div, exp_ as exp, log_ as log, stop_gradient, sub
@@ -123,6 +123,8 @@ def unfold(x, kernel, stride=1, dilation=1, name=None):
 def _pads(padding, spatial, kernel, stride, dilation):
     """Normalise padding (int, per-dim ints or pairs, 'valid', 'same') to (lo, hi) per spatial dim."""
     k = len(kernel)
+    if isinstance(padding, str) and padding not in ("valid", "same"):
+        raise ArgumentError(f"padding must be an int, {k} ints or (before, after) pairs, 'valid' or 'same'; got {padding!r}")
     if padding == "valid":
         return ((0, 0),) * k
     if padding == "same":
@@ -133,12 +135,25 @@ def _pads(padding, spatial, kernel, stride, dilation):
             total = max((shapes.ceil_div(s, st) - 1) * st + d * (kk - 1) + 1 - s, 0)
             pads.append((total // 2, total - total // 2))  # extra padding goes after, as in TensorFlow
         return tuple(pads)
-    if isinstance(padding, int):
-        return ((padding, padding),) * k
-    padding = tuple(padding)
+    def amount(p):
+        p = shapes.as_int(p, f"padding {padding!r}: each amount")
+        if p < 0:
+            raise ArgumentError(f"padding {padding!r}: amounts must not be negative")
+        return p
+
+    if not isinstance(padding, (tuple, list)):
+        return ((amount(padding),) * 2,) * k
     if len(padding) != k:
         raise ShapeError(f"padding needs {k} entries, got {padding}")
-    return tuple((p, p) if isinstance(p, int) else (int(p[0]), int(p[1])) for p in padding)
+    pairs = []
+    for p in padding:
+        if isinstance(p, (tuple, list)):
+            if len(p) != 2:
+                raise ArgumentError(f"padding {padding!r}: a pair per dim is (before, after), got {p!r}")
+            pairs.append((amount(p[0]), amount(p[1])))
+        else:
+            pairs.append((amount(p),) * 2)
+    return tuple(pairs)
 
 
 def _windows(x, kernel, stride, padding, dilation, fill):
@@ -207,14 +222,14 @@ def _np_conv(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @composite("conv1d", _np_conv)
-def conv1d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, name=None):
+def conv1d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name=None):
     """1-D convolution: x (N, C, W), w (O, C/groups, K)."""
     _check_rank(w, 3, _label("conv1d", name))
     return conv(x, w, bias, stride, padding, dilation, groups, name)
 
 
 @composite("conv2d", _np_conv)
-def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups=1, name=None):
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, name=None):
     """2-D convolution: x (N, C, H, W), w (O, C/groups, KH, KW); padding int, pair, 'same' or 'valid'."""
     _check_rank(w, 4, _label("conv2d", name))
     return conv(x, w, bias, stride, padding, dilation, groups, name)

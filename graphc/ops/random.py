@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import dtypes, shapes
 from ..scalar_ops import INDEX, U64
-from ..errors import DTypeError
+from ..errors import ArgumentError, DTypeError
 from ..ir import Node, stable_repr
 from .math import add, cast, lt, mul
 from .registry import Op, as_node, composite, current_scope, register, scope
@@ -38,7 +38,7 @@ def splitmix64(z: np.ndarray) -> np.ndarray:
 
 def random_bits(seed: int, counter: int, n: int) -> np.ndarray:
     with np.errstate(over="ignore"):
-        key = np.uint64(seed) * GOLDEN + np.uint64(counter) * COUNTER_MIX
+        key = np.uint64(seed % 2 ** 64) * GOLDEN + np.uint64(counter % 2 ** 64) * COUNTER_MIX
         return splitmix64(key + np.arange(1, n + 1, dtype=np.uint64) * GOLDEN)
 
 
@@ -69,7 +69,7 @@ class RandomOp(Op):
         if len(inputs) > 1 or (inputs and not dtypes.is_int(inputs[0].dtype)) or (inputs and inputs[0].ndim):
             raise DTypeError("the optional counter input must be one integer scalar")
         attrs["shape"] = shapes.as_shape(attrs["shape"])
-        attrs["seed"] = int(attrs["seed"])
+        attrs["seed"] = shapes.as_int(attrs["seed"], "seed") % 2 ** 64  # any int: a negative seed wraps, as in JAX
         attrs["dtype"] = dtypes.as_dtype(attrs.get("dtype", dtypes.DEFAULT_FLOAT))
         if not dtypes.is_float(attrs["dtype"]):
             raise DTypeError(f"random values must be float, got {attrs['dtype']}")
@@ -160,34 +160,36 @@ def default_seed(distribution: str, shape, dtype, name=None) -> int:
 
 def _draw(op, shape, seed, counter, dtype, name) -> Node:
     seed = default_seed(op.name, shape, dtype, name) if seed is None else seed
+    if counter is not None and not isinstance(counter, Node):  # a number: any int, as its int64 bit pattern
+        counter = (shapes.as_int(counter, "counter") + 2 ** 63) % 2 ** 64 - 2 ** 63
     return op(*([counter] if counter is not None else []), shape=shape, seed=seed, dtype=dtype, name=name)
 
 
-def uniform(shape, low=0.0, high=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None) -> Node:
+def uniform(shape, low: float = 0.0, high: float = 1.0, seed: int | None = None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None) -> Node:
     """Uniform samples in [low, high); without a seed, see the module docstring."""
     u = _draw(UNIFORM, shape, seed, counter, dtype, name)
     return u if (low, high) == (0.0, 1.0) else add(low, mul(high - low, u))
 
 
-def normal(shape, mean=0.0, std=1.0, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None) -> Node:
+def normal(shape, mean: float = 0.0, std: float = 1.0, seed: int | None = None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None) -> Node:
     """Normal samples N(mean, std²); without a seed, see the module docstring."""
     z = _draw(NORMAL, shape, seed, counter, dtype, name)
     return z if (mean, std) == (0.0, 1.0) else add(mean, mul(std, z))
 
 
 @composite("bernoulli", lambda p, shape, seed=0, counter=0: (unit_uniform(random_bits(seed, counter, int(np.prod(shape))), np.float32).reshape(shape) < p).astype(np.float32))
-def bernoulli(p, shape, seed=None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
+def bernoulli(p, shape, seed: int | None = None, counter=None, dtype=dtypes.DEFAULT_FLOAT, name=None):
     """1 with probability p, else 0 (as `dtype`): the mask of dropout."""
     return cast(lt(uniform(shape, seed=seed, counter=counter), p), dtype, name=name)
 
 
-def dropout(x, p: float, seed=None, counter=None, training: bool = True, name=None):
+def dropout(x, p: float, seed: int | None = None, counter=None, training: bool = True, name=None):
     """Inverted dropout: zero each element with probability p and scale the rest by 1/(1-p); identity when not training."""
     x = as_node(x)
     if not training or p == 0:
         return x
     if not 0 <= p < 1:
-        raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        raise ArgumentError(f"dropout probability must be in [0, 1), got {p}")
     with scope(name or "dropout"):
         keep = bernoulli(1.0 - p, x.shape, seed=seed, counter=counter, dtype=x.dtype)
         return mul(mul(x, keep), 1.0 / (1.0 - p))

@@ -140,7 +140,7 @@ class ArgReduce(Reduce):
             if len(axis) != 1:
                 raise ValueError(f"{self.name} reduces exactly one axis")
             axis = axis[0]
-        attrs["axes"] = (shapes.normalize_axis(int(axis), x.ndim),)
+        attrs["axes"] = (shapes.normalize_axis(axis, x.ndim),)
         attrs["keepdims"] = bool(attrs.get("keepdims", False))
         return attrs
 

@@ -14,8 +14,9 @@ from typing import Sequence
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import DTypeError, GraphcError, GraphError, ShapeError
+from ..errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
 from ..ir import Attrs, Node
+from .arguments import checked
 
 REGISTRY: dict[str, "Op"] = {}
 COMPOSITES: dict[str, "Composite"] = {}
@@ -133,6 +134,7 @@ def composite(name: str, reference):
     def wrap(fn):
         if name in REGISTRY or name in COMPOSITES:
             raise ValueError(f"an op named {name!r} is already registered")
+        fn = checked(name, fn)
         COMPOSITES[name] = Composite(name, fn, reference)
         fn.composite = COMPOSITES[name]
         return fn
@@ -163,6 +165,8 @@ def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> N
 
     A name is part of a node's identity: `name=` gives the named node, distinct from the
     unnamed one that computes the same value (so naming never renames another expression)."""
+    if name is not None and not isinstance(name, str):
+        raise ArgumentError(f"{op.name}: name must be a string, got {name!r}")
     positions = set(op._value_positions(len(args)))
     strong = [a.dtype for i, a in enumerate(args) if i in positions and isinstance(a, Node)]
     partner = dtypes.promote(*strong) if strong else None

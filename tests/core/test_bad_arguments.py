@@ -75,7 +75,7 @@ def test_an_integer_to_a_negative_power_is_refused_when_built(backend):
 ])
 def test_convolution_arguments_are_checked(kw, match):
     d = gc.input("d", (1, 2, 5, 5))
-    with pytest.raises(gc.ShapeError, match=match):
+    with pytest.raises((gc.ShapeError, gc.ArgumentError), match=match):
         gc.conv2d(d, np.ones((2, 2, 3, 3), np.float32), **kw)
 
 
@@ -117,3 +117,56 @@ def test_registering_the_same_formula_twice_is_a_no_op_and_another_one_an_error(
     assert again.op is first.op
     with pytest.raises(gc.GraphError, match="already registered with another definition"):
         gc.elementwise("softsign_twice", lambda t: t / (2 + abs(t)))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_negative_and_huge_seeds_and_counters_wrap_as_uint64_on_every_backend(backend):
+    draws = [gc.uniform((4,), seed=-1), gc.uniform((4,), seed=2 ** 64 - 1), gc.uniform((), seed=3, counter=-2),
+             gc.uniform((), seed=3, counter=2 ** 64 - 2), gc.normal((2,), seed=5, counter=2 ** 40)]
+    a, b, c, d, e = gc.compile(draws, backend=backend)()
+    np.testing.assert_array_equal(a, b)
+    assert c == d and np.isfinite(e).all()
+    ref = gc.compile(draws, backend="reference")()
+    for got, want in zip((a, b, c, d, e), ref):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slice_axis_has_python_slice_semantics(backend):
+    x = gc.input("x", (3, 5))
+    data = np.arange(15, dtype=np.float32).reshape(3, 5)
+    cases = [(1, -1, None, 1), (1, None, -2, 1), (1, None, None, -2), (0, -1, -3, -1), (-1, 1, 100, 2)]
+    got = gc.compile([gc.slice_axis(x, *c) for c in cases], backend=backend)(x=data)
+    for (axis, a, b, c), g in zip(cases, got):
+        index = [slice(None)] * 2
+        index[axis] = slice(a, b, c)
+        np.testing.assert_array_equal(g, data[tuple(index)])
+    with pytest.raises(gc.ArgumentError, match="start must be an integer, got 1.5"):
+        gc.slice_axis(x, 1, 1.5, None)
+    with pytest.raises(gc.ShapeError, match="step must not be zero"):
+        gc.slice_axis(x, 1, 0, 3, 0)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda x: gc.var(x, 1, ddof=None), r"var: ddof must be an integer"),
+    (lambda x: gc.uniform((2,), low=None), r"uniform: low must be a real number"),
+    (lambda x: gc.dropout(x, 0.5, training="yes"), r"dropout: training must be True or False"),
+    (lambda x: gc.sum(x, 1.5), r"axis must be an integer, got 1.5"),
+    (lambda x: gc.relu(x, name=3), r"relu: name must be a string"),
+    (lambda x: gc.one_hot(gc.input("i", (2,), gc.int64), float("inf")), r"one_hot: depth must be an integer"),
+    (lambda x: gc.gelu(x, approximate="fast"), r"gelu: approximate must be 'none' or 'tanh'"),
+    (lambda x: gc.split(x, 0, axis=1), r"at least 1"),
+    (lambda x: gc.max_pool2d(gc.input("im", (1, 1, 4, 4)), 2, padding=1.5), r"padding"),
+])
+def test_bad_plain_arguments_are_argument_errors_naming_the_argument(call, match):
+    x = gc.input("x", (3, 4))
+    with pytest.raises(GraphcError, match=match) as info:
+        call(x)
+    assert isinstance(info.value, (ValueError, TypeError))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_value_larger_than_memory_is_refused_before_allocation(backend):
+    big = gc.uniform((2 ** 40,), seed=1)
+    with pytest.raises(gc.TooLargeError, match="needs 4 TiB, more than this machine's"):
+        gc.compile(gc.sum(big), backend=backend)()

@@ -198,12 +198,12 @@ def test_loss_gradients_match_finite_differences():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("loss", ["cross_entropy", "nll"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll", "accuracy"])
 def test_class_labels_are_checked_at_every_call_and_named(backend, loss):
     z = gc.input("z", (None, 3))
     y = gc.input("y", (None,), gc.int64)
     fn = getattr(gc.losses, loss)
-    f = gc.compile(fn(gc.log_softmax(z) if loss == "nll" else z, y), backend=backend)
+    f = gc.compile(fn(gc.log_softmax(z) if loss == "nll" else z, y), backend=backend)  # accuracy takes labels too
     logits = np.array([[1, 2, 3], [1, 0, 0]], np.float32)
     ok = f(z=logits, y=np.array([2, 0]))
     for bad in ([3, 0], [-1, 0]):
@@ -220,3 +220,15 @@ def test_float_labels_and_wrong_label_shapes_are_refused_naming_the_target():
         gc.losses.cross_entropy(z, gc.input("yf", (None,)))
     with pytest.raises(gc.ShapeError, match=r"cross_entropy: integer labels must have shape \(None,\)"):
         gc.losses.cross_entropy(z, gc.input("y2", (None, 2), gc.int64))
+
+
+def test_accuracy_takes_one_hot_targets_and_refuses_a_wrong_class_axis():
+    z = gc.input("z", (None, 3))
+    hot = gc.input("hot", (None, 3))
+    f = gc.compile(gc.losses.accuracy(z, hot), backend="numpy")
+    logits = np.array([[1, 2, 3], [1, 0, 0], [0, 5, 0]], np.float32)
+    assert f(z=logits, hot=np.eye(3, dtype=np.float32)[[2, 1, 1]]) == pytest.approx(2 / 3)
+    with pytest.raises(gc.ShapeError, match="accuracy: the class axis 2 is out of range"):
+        gc.losses.accuracy(z, gc.input("y", (None,), gc.int64), axis=2)
+    with pytest.raises(gc.ShapeError, match="axis 5 is out of range for rank 2"):  # never wrapped to axis 1
+        gc.losses.cross_entropy(z, gc.input("y", (None,), gc.int64), axis=5)

@@ -180,3 +180,85 @@ def test_accuracy_counts_every_token_of_sequence_outputs():
     t = Trainer(model, gc.losses.cross_entropy, gc.optim.SGD(model.parameters(), lr=0.0))
     got = t.evaluate(X, Y, batch_size=4)["accuracy"]
     assert got == pytest.approx(np.mean(np.argmax(t.predict(X), -1) == Y))  # per token, in [0, 1]
+
+
+def _bn_model():
+    from graphc.nn import BatchNorm1d
+
+    return Sequential(Linear(8, 16, seed=1), BatchNorm1d(16), ReLU(), Linear(16, 3, seed=2))
+
+
+@pytest.mark.parametrize("backend", ["reference", "numpy"])
+def test_batch_norm_trains_through_a_last_batch_of_one_row(backend):
+    X, Y = _task(33)
+    model = _bn_model()
+    t = Trainer(model, gc.losses.cross_entropy, gc.optim.SGD(model.parameters(), lr=0.1), backend=backend)
+    h = t.fit(X, Y, epochs=3, batch_size=32, progress=False)  # 32 + 1 rows per epoch
+    assert np.isfinite(h["loss"]).all()
+    bn = model[1]
+    assert np.isfinite(bn.running_var.value).all() and np.isfinite(bn.running_mean.value).all()
+    # a batch of one row leaves running_var unchanged (its unbiased variance is undefined)
+    running = bn.running_var.value.copy()
+    single = Trainer(model, gc.losses.cross_entropy, gc.optim.SGD(model.parameters(), lr=0.0), backend=backend)
+    single.fit(X[:1], Y[:1], epochs=1, batch_size=1, shuffle=False, progress=False)
+    np.testing.assert_array_equal(bn.running_var.value, running)
+
+
+def test_drop_last_skips_the_incomplete_batch():
+    X, Y = _task(70)
+    seen = []
+    t = _trainer(dropout=False)
+    step = None
+
+    def spy(trainer, record):
+        seen.append(record)
+
+    t.fit(X, Y, epochs=1, batch_size=32, drop_last=True, progress=False, callbacks=[spy])
+    step = t._step
+    calls = []
+    t._step = lambda **kw: calls.append(len(kw["x"])) or step(**kw)
+    t.fit(X, Y, epochs=1, batch_size=32, drop_last=True, progress=False)
+    assert calls == [32, 32]
+    calls.clear()
+    t.fit(X, Y, epochs=1, batch_size=32, progress=False)
+    assert sorted(calls) == [6, 32, 32]
+    with pytest.raises(gc.InputError, match="drop_last=True with 20 rows and batch_size 32"):
+        t.fit(X[:20], Y[:20], epochs=1, batch_size=32, drop_last=True, progress=False)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(X=np.zeros((0, 8), np.float32), Y=np.zeros(0, np.int64)), "fit: X has no rows"),
+    (dict(epochs=-1), "epochs must be 0 or more"), (dict(epochs=2.5), "epochs must be an integer"),
+    (dict(batch_size=0), "batch_size must be a positive integer"), (dict(batch_size=8.0), "batch_size must be a positive integer"),
+    (dict(Y=np.zeros(5, np.int64)), "X has 40 rows but Y has 5"), (dict(X=np.array(["a"] * 40)), "X holds <U1 values"),
+    (dict(validation=(np.zeros((3, 8)),)), "validation must be a pair"),
+])
+def test_fit_refuses_what_it_cannot_train_on_naming_it(bad, match):
+    X, Y = _task(40)
+    args = dict(X=X, Y=Y, epochs=1, batch_size=16)
+    args.update(bad)
+    with pytest.raises(gc.InputError, match=match):
+        _trainer().fit(args.pop("X"), args.pop("Y"), progress=False, **args)
+
+
+def test_zero_epochs_trains_nothing_and_an_empty_predict_has_the_right_shape():
+    X, Y = _task(40)
+    t = _trainer()
+    assert len(t.fit(X, Y, epochs=0, progress=False)) == 0
+    assert t.predict(X[:0]).shape == (0, 3)
+
+
+def test_the_trainer_casts_float64_and_uint8_data_to_the_model_dtype():
+    X, Y = _task(64)
+    t = _trainer(dropout=False)
+    h64 = t.fit(X.astype(np.float64), Y, epochs=1, shuffle=False, progress=False)
+    t32 = _trainer(dropout=False)
+    h32 = t32.fit(X, Y, epochs=1, shuffle=False, progress=False)
+    assert h64.last["loss"] == pytest.approx(h32.last["loss"], rel=1e-6)
+    pixels = np.random.default_rng(0).integers(0, 256, size=(64, 8)).astype(np.uint8)
+    t.fit(pixels / 255.0, Y.astype(np.uint8), epochs=1, progress=False)  # float64 images, uint8 labels
+    t.fit(pixels, Y, epochs=1, progress=False)                           # uint8 images are cast, not refused
+    assert t.predict(pixels).dtype == np.float32
+    x = gc.input("x", (None, 8))
+    with pytest.raises(gc.InputError):  # a direct call keeps the strict cast='safe' rule
+        gc.compile(x * 2)(x=X.astype(np.float64))
