@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes, shapes
-from .errors import DifferentiationError
+from .errors import ArgumentError, DifferentiationError
 from .ir import Node, toposort
 from .ops.leaves import const_node
 from .ops.math import add, cast
@@ -62,7 +62,7 @@ def vjp(outputs, wrt, cotangents, disconnected: str = "zeros"):
         if not dtypes.is_float(w.dtype):
             raise DifferentiationError(f"cannot differentiate with respect to {w.qualname!r} of dtype {w.dtype}")
     if disconnected not in ("zeros", "raise"):
-        raise ValueError(f"disconnected must be 'zeros' or 'raise', got {disconnected!r}")
+        raise ArgumentError(f"disconnected must be 'zeros' or 'raise', got {disconnected!r}")
 
     acc: dict[Node, list[Node]] = {}
     for o, c in zip(out_nodes, cts):

@@ -10,6 +10,7 @@ from .interpreter import run
 from .ir import Graph
 from .runtime import bind_inputs
 from .tensor import DslOp, Tensor, as_nodes, as_tensor, call, lift
+from .errors import ArgumentError
 
 _NOT_LIFTED = {"scope", "elementwise"}  # scope() takes no tensors; elementwise() returns a function: lifted below
 
@@ -77,7 +78,7 @@ def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, at
     constants = {as_tensor(t).node: v for t, v in (constants or {}).items()}
     if isinstance(fn_or_output, Tensor):
         if not isinstance(inputs, dict):
-            raise TypeError("with an output tensor, pass inputs as {tensor: value}")
+            raise ArgumentError("with an output tensor, pass inputs as {tensor: value}")
         inputs = {as_tensor(t).node: v for t, v in inputs.items()}
         return gradcheck.check_grad(fn_or_output.node, inputs, constants=constants, **options)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .autodiff import grad
-from .errors import GraphcError
+from .errors import ArgumentError, GraphcError, InputError
 from .interpreter import run
 from .ir import Graph, Node
 from .ops.leaves import input as make_input
@@ -32,7 +32,7 @@ def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, at
     if isinstance(fn_or_output, Node):
         y = fn_or_output
         if not isinstance(inputs, dict):
-            raise TypeError("with an output node, pass inputs as {node: value}")
+            raise ArgumentError("with an output node, pass inputs as {node: value}")
         wrt = list(inputs)
         values = [np.asarray(v, np.float64) for v in inputs.values()]
     else:
@@ -47,7 +47,7 @@ def check_grad(fn_or_output, inputs, *, eps: float = 1e-6, tol: float = 1e-6, at
     bindings = _bindings(graph, {**fixed, **dict(zip(wrt, values))})
     for n in graph.inputs:
         if n not in set(wrt) and n not in fixed:
-            raise TypeError(f"input {n.attrs['name']!r} of the graph has no value in `inputs` or `constants`")
+            raise InputError(f"input {n.attrs['name']!r} of the graph has no value in `inputs` or `constants`")
 
     def evaluate(vals, outputs):
         env = run(graph, {**fixed, **dict(zip(wrt, vals))}, bindings, float64=True, keep="all")

@@ -8,10 +8,13 @@ Reachable as `gc.losses`.
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from . import dsl, dtypes, shapes
-from .errors import ShapeError
+from .errors import ArgumentError, ShapeError
+from .ops.arguments import Fraction, NonNegative, Positive, checked  # noqa: F401  (checked annotations)
 from .tensor import Tensor, as_tensor
 
 
@@ -30,7 +33,7 @@ def reduce(values, reduction: str = "mean"):
         return dsl.sum(values)
     if reduction == "none":
         return values
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    raise ArgumentError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def mse(pred, target, reduction: str = "mean", half: bool = False):
@@ -52,7 +55,7 @@ def mae(pred, target, reduction: str = "mean"):
 l1_loss = mean_absolute_error = mae
 
 
-def huber(pred, target, delta: float = 1.0, reduction: str = "mean"):
+def huber(pred, target, delta: Positive = 1.0, reduction: str = "mean"):
     """Huber: ½d² where |d| ≤ delta, else delta·(|d| − ½delta), with d = ŷ − y."""
     pred = _t(pred)
     a = dsl.abs(pred - _t(target, pred))
@@ -69,7 +72,7 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean"):
     return reduce(dsl.softplus(z) - _t(target, z) * z, reduction)
 
 
-def binary_cross_entropy(prob, target, reduction: str = "mean", eps: float = 1e-7):
+def binary_cross_entropy(prob, target, reduction: str = "mean", eps: NonNegative = 1e-7):
     """−y log q − (1 − y) log(1 − q) on probabilities q. When q is a sigmoid output, the logits form is
     used (exact and stable); otherwise q is clipped to [eps, 1 − eps] (gradient 0 outside), as Keras does."""
     q = _t(prob)
@@ -87,7 +90,7 @@ def _is_labels(target):
     return not dtypes.is_float(target.dtype)
 
 
-def cross_entropy(logits, target, axis: int = -1, reduction: str = "mean", label_smoothing: float = 0.0):
+def cross_entropy(logits, target, axis: int = -1, reduction: str = "mean", label_smoothing: Fraction = 0.0):
     """Categorical cross-entropy from logits: −Σ_c t_c · log_softmax(z)_c along `axis` (log-sum-exp
     with the max subtracted, stable for any magnitude). `target` holds integer class labels (the
     logits' shape without the class axis) or float one-hot / soft targets (the logits' shape).
@@ -148,7 +151,7 @@ def _soft_nll(logp, target, axis, reduction, smoothing, loss="cross_entropy"):
     return reduce(-dsl.sum(t * logp, axis), reduction)
 
 
-def kl_div(p_logits, q_logits, axis: int = -1, temperature: float = 1.0, reduction: str = "mean"):
+def kl_div(p_logits, q_logits, axis: int = -1, temperature: Positive = 1.0, reduction: str = "mean"):
     """KL(p ‖ q) = Σ p (log p − log q) of the softmax distributions of two sets of logits at a temperature,
     computed from log-softmaxes (stable). Per row, reduced over rows."""
     p_logits, q_logits = _t(p_logits), _t(q_logits)
@@ -157,7 +160,7 @@ def kl_div(p_logits, q_logits, axis: int = -1, temperature: float = 1.0, reducti
     return reduce(dsl.sum(dsl.exp(logp) * (logp - logq), axis), reduction)
 
 
-def kl_divergence(p, q, axis: int = -1, reduction: str = "mean", eps: float = 1e-12):
+def kl_divergence(p, q, axis: int = -1, reduction: str = "mean", eps: NonNegative = 1e-12):
     """KL(p ‖ q) = Σ p log(p/q) of two probability tensors (terms with p = 0 contribute 0; q clipped at eps)."""
     p = _t(p)
     q = _t(q, p)
@@ -165,7 +168,7 @@ def kl_divergence(p, q, axis: int = -1, reduction: str = "mean", eps: float = 1e
     return reduce(dsl.sum(terms, axis), reduction)
 
 
-def distillation(student_logits, teacher_logits, temperature: float = 2.0, axis: int = -1, reduction: str = "mean"):
+def distillation(student_logits, teacher_logits, temperature: Positive = 2.0, axis: int = -1, reduction: str = "mean"):
     """Hinton et al.'s distillation loss: T²·KL(softmax(teacher/T) ‖ softmax(student/T)); the T² keeps
     the gradient's scale independent of T. No gradient flows into the teacher's logits."""
     teacher = dsl.stop_gradient(_t(teacher_logits))
@@ -179,7 +182,7 @@ def _penalised(params, include_bias):
     return [p for p in params if include_bias or p.ndim > 1]
 
 
-def l1_penalty(params, coef: float = 1.0, include_bias: bool = False):
+def l1_penalty(params, coef: NonNegative = 1.0, include_bias: bool = False):
     """coef·Σ|w| over `params`. Biases are excluded by default, and so is every 1-D parameter (the
     scales and shifts of normalisation layers), the usual practice."""
     ps = _penalised(params, include_bias)
@@ -188,7 +191,7 @@ def l1_penalty(params, coef: float = 1.0, include_bias: bool = False):
     return coef * _add(dsl.sum(dsl.abs(p)) for p in ps)
 
 
-def l2_penalty(params, coef: float = 1.0, include_bias: bool = False, half: bool = False):
+def l2_penalty(params, coef: NonNegative = 1.0, include_bias: bool = False, half: bool = False):
     """coef·Σw² (coef/2·Σw² with half=True) over `params`, biases and 1-D parameters excluded by default."""
     ps = _penalised(params, include_bias)
     if not ps:
@@ -221,3 +224,10 @@ def binary_accuracy(prob, target, threshold: float = 0.5):
     """The fraction of predictions q > threshold that match 0/1 targets."""
     q = _t(prob)
     return dsl.mean(dsl.cast(dsl.eq(dsl.cast(q > threshold, dtypes.float32), dsl.cast(_t(target, q), dtypes.float32)), dtypes.float32))
+
+
+# every public loss checks its annotated arguments (graphc.ops.arguments); an alias shares its wrapper
+_wrapped: dict = {}
+for _name, _fn in list(globals().items()):
+    if inspect.isfunction(_fn) and _fn.__module__ == __name__ and not _name.startswith("_"):
+        globals()[_name] = _wrapped.setdefault(id(_fn), checked(_fn.__name__, _fn))

@@ -32,6 +32,8 @@ import numpy as np
 from . import dsl, dtypes
 from .dsl import grad
 from .tensor import Param, Tensor, as_tensor
+from .errors import ArgumentError, DTypeError
+from .ops.arguments import Count, Fraction, NonNegative, Positive, checked, non_negative, probability  # noqa: F401  (checked annotations)
 
 _names: Counter = Counter()
 
@@ -40,6 +42,11 @@ _names: Counter = Counter()
 class Schedule:
     """A learning rate as a function of t, the number of completed steps: `sched(t_tensor)` builds it
     in the graph, `sched.value(t)` evaluates the same formula on the host."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("graphc.") and "__init__" in cls.__dict__:
+            cls.__init__ = checked(cls.__name__, cls.__dict__["__init__"])
 
     def __call__(self, t: Tensor) -> Tensor:
         raise NotImplementedError
@@ -55,7 +62,7 @@ def _f64(t):
 class StepLR(Schedule):
     """lr·gamma^⌊t / step_size⌋: the rate drops by `gamma` every `step_size` steps."""
 
-    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
+    def __init__(self, lr: Positive, step_size: Count, gamma: Positive = 0.1):
         self.lr, self.step_size, self.gamma = lr, int(step_size), gamma
 
     def __call__(self, t):
@@ -69,7 +76,7 @@ class StepLR(Schedule):
 class ExponentialLR(Schedule):
     """lr·gamma^t."""
 
-    def __init__(self, lr: float, gamma: float):
+    def __init__(self, lr: Positive, gamma: Positive):
         self.lr, self.gamma = lr, gamma
 
     def __call__(self, t):
@@ -83,7 +90,7 @@ class CosineLR(Schedule):
     """Cosine annealing from lr to min_lr over total_steps, then min_lr:
     min_lr + (lr − min_lr)·(1 + cos(π·min(t, T)/T))/2."""
 
-    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0):
+    def __init__(self, lr: Positive, total_steps: Count, min_lr: NonNegative = 0.0):
         self.lr, self.total, self.min_lr = lr, int(total_steps), min_lr
 
     def __call__(self, t):
@@ -121,19 +128,27 @@ class Optimizer:
     """Base class: collects the trainable parameters, owns the step counter and per-parameter state,
     and builds the update dict. Subclasses define `rule(p, g, lr, t) -> (new_p, {state: new})`."""
 
-    def __init__(self, params, lr=0.01, *, weight_decay: float = 0.0, clip_norm: float | None = None,
-                 clip_value: float | None = None, frozen=(), name: str | None = None):
+    def __init_subclass__(cls, **kwargs):
+        """graphc's optimisers and schedules check their annotated arguments (graphc.ops.arguments)."""
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("graphc.") and "__init__" in cls.__dict__:
+            cls.__init__ = checked(cls.__name__, cls.__dict__["__init__"])
+
+    def __init__(self, params, lr=0.01, *, weight_decay: NonNegative = 0.0, clip_norm: Positive | None = None,
+                 clip_value: Positive | None = None, frozen=(), name: str | None = None):
+        if not isinstance(lr, Schedule) and not callable(lr):
+            non_negative(lr, f"{type(self).__name__}: lr")
         if isinstance(params, Param):
             params = [params]
         frozen_ids = {id(p) for p in frozen}
         self.params: list[Param] = []
         for p in params:
             if not isinstance(p, Param):
-                raise TypeError(f"optimisers update parameters (gc.param), got {p!r}")
+                raise ArgumentError(f"optimisers update parameters (gc.param), got {p!r}")
             if id(p) not in frozen_ids and p.variable.trainable and all(p is not q for q in self.params):
                 self.params.append(p)
         if any(not dtypes.is_float(p.dtype) for p in self.params):
-            raise TypeError("only float parameters can be trained")
+            raise DTypeError("only float parameters can be trained")
         base = name or type(self).__name__.lower()
         k = _names[base]
         _names[base] += 1
@@ -226,14 +241,17 @@ class Optimizer:
         raise NotImplementedError
 
 
+Optimizer.__init__ = checked("Optimizer", Optimizer.__init__)  # the base's own arguments (a subclass's **kw)
+
+
 class SGD(Optimizer):
     """Plain gradient descent w ← w − lr·g, or with momentum μ (PyTorch's form, no dampening):
     v ← μ·v + g;  w ← w − lr·v;  Nesterov: w ← w − lr·(g + μ·v) with the new v."""
 
-    def __init__(self, params, lr=0.01, momentum: float = 0.0, nesterov: bool = False, **kw):
+    def __init__(self, params, lr=0.01, momentum: NonNegative = 0.0, nesterov: bool = False, **kw):
         super().__init__(params, lr, **kw)
         if nesterov and not momentum:
-            raise ValueError("Nesterov momentum needs momentum > 0")
+            raise ArgumentError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov = momentum, nesterov
 
     def rule(self, p, g, lr, t):
@@ -248,21 +266,21 @@ class SGD(Optimizer):
 class Momentum(SGD):
     """SGD with momentum (0.9 by default)."""
 
-    def __init__(self, params, lr=0.01, momentum: float = 0.9, **kw):
+    def __init__(self, params, lr=0.01, momentum: NonNegative = 0.9, **kw):
         super().__init__(params, lr, momentum=momentum, **kw)
 
 
 class Nesterov(SGD):
     """SGD with Nesterov momentum (0.9 by default)."""
 
-    def __init__(self, params, lr=0.01, momentum: float = 0.9, **kw):
+    def __init__(self, params, lr=0.01, momentum: NonNegative = 0.9, **kw):
         super().__init__(params, lr, momentum=momentum, nesterov=True, **kw)
 
 
 class AdaGrad(Optimizer):
     """Duchi et al.: G ← G + g²;  w ← w − lr·g/(√G + eps)."""
 
-    def __init__(self, params, lr=0.01, eps: float = 1e-10, initial_accumulator_value: float = 0.0, **kw):
+    def __init__(self, params, lr=0.01, eps: NonNegative = 1e-10, initial_accumulator_value: NonNegative = 0.0, **kw):
         super().__init__(params, lr, **kw)
         self.eps, self.initial = eps, initial_accumulator_value
 
@@ -276,7 +294,7 @@ class RMSProp(Optimizer):
     """Hinton's RMSProp: s ← α·s + (1 − α)·g²;  w ← w − lr·g/(√s + eps); with momentum μ > 0:
     b ← μ·b + g/(√s + eps), w ← w − lr·b."""
 
-    def __init__(self, params, lr=0.01, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0, **kw):
+    def __init__(self, params, lr=0.01, alpha: Fraction = 0.99, eps: NonNegative = 1e-8, momentum: NonNegative = 0.0, **kw):
         super().__init__(params, lr, **kw)
         self.alpha, self.eps, self.momentum = alpha, eps, momentum
 
@@ -294,13 +312,20 @@ class RMSProp(Optimizer):
 RMSprop = RMSProp
 
 
+def _betas(betas, who: str) -> tuple[float, float]:
+    """Adam's (β1, β2): two numbers in [0, 1)."""
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ArgumentError(f"{who}: betas must be a pair (β1, β2), got {betas!r}")
+    return tuple(probability(b, f"{who}: betas entry") for b in betas)
+
+
 class Adam(Optimizer):
     """Kingma & Ba: m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²;  with n = t + 1 (this step's
     number) m̂ = m/(1 − β1ⁿ), v̂ = v/(1 − β2ⁿ);  w ← w − lr·m̂/(√v̂ + eps). weight_decay adds wd·w to g."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, **kw):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: NonNegative = 1e-8, **kw):
         super().__init__(params, lr, **kw)
-        self.beta1, self.beta2 = betas
+        self.beta1, self.beta2 = _betas(betas, type(self).__name__)
         self.eps = eps
 
     def _adam_step(self, p, g, t):
@@ -323,7 +348,7 @@ class AdamW(Adam):
 
     couples_decay = False
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.01, **kw):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps: NonNegative = 1e-8, weight_decay: NonNegative = 0.01, **kw):
         super().__init__(params, lr, betas, eps, weight_decay=weight_decay, **kw)
 
     def rule(self, p, g, lr, t):

@@ -10,7 +10,7 @@ import threading
 import numpy as np
 
 from . import dtypes, shapes
-from .errors import InputError
+from .errors import ArgumentError, InputError
 from .ir import Node
 from .pipeline import compile_program
 
@@ -26,7 +26,7 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
     ('safe': only value-preserving casts such as int32 -> float64; 'same_kind': float64 -> float32 too;
     'no': exact dtypes only)."""
     if cast not in CAST_POLICIES:
-        raise ValueError(f"cast must be one of {CAST_POLICIES}, got {cast!r}")
+        raise ArgumentError(f"cast must be one of {CAST_POLICIES}, got {cast!r}")
     by_name = {n.attrs["name"]: n for n in inputs}
     unknown = sorted(set(given) - set(by_name))
     missing = [name for name in by_name if name not in given]

@@ -107,15 +107,18 @@ def broadcast_shapes(*shapes, what: str = "operands") -> tuple:
     return tuple(out)
 
 
-def as_int(value, what: str) -> int:
+def as_int(value, what: str, limit: int | None = 2 ** 63) -> int:
     """An integer attribute (an axis, a count, a size, a seed), refused, never truncated, when it is
-    not one: 1.7, 2.0, "1" and True are not axes."""
+    not one: 1.7, 2.0, "1" and True are not axes. It must fit int64 (`limit=None`: any int, for seeds)."""
     if isinstance(value, (bool, np.bool_)):
         raise ArgumentError(f"{what} must be an integer, got {value!r}")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise ArgumentError(f"{what} must be an integer, got {value!r}") from None
+    if limit is not None and not -limit <= value < limit:
+        raise ArgumentError(f"{what} {value} is out of the int64 range")
+    return value
 
 
 def normalize_axis(axis: int, ndim: int, what: str = "axis") -> int:
@@ -138,7 +141,15 @@ def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
 
 
 def machine_memory() -> int:
-    """Bytes of physical memory (a generous bound when the system does not say)."""
+    """Bytes of memory available now (Linux's MemAvailable; physical memory elsewhere; a generous
+    bound when the system does not say)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -155,8 +166,11 @@ def fmt_bytes(n: int) -> str:
 
 def check_fits(nbytes: int, what: str) -> None:
     """Refuse, naming `what`, an allocation larger than the machine's memory, before NumPy tries it."""
-    if nbytes > machine_memory():
-        raise TooLargeError(f"{what} needs {fmt_bytes(nbytes)}, more than this machine's {fmt_bytes(machine_memory())} of memory")
+    if nbytes < 2 ** 26:  # small: not worth asking the system
+        return
+    available = machine_memory()
+    if nbytes > available:
+        raise TooLargeError(f"{what} needs {fmt_bytes(nbytes)}, more than the {fmt_bytes(available)} of memory available")
 
 
 def concrete(dim, bindings: dict) -> int:

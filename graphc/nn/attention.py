@@ -15,6 +15,8 @@ from ..tensor import as_tensor
 from .layers import Dropout, Linear, activation_fn
 from .module import Module
 from .norm import LayerNorm
+from ..errors import ArgumentError, ShapeError
+from ..ops.arguments import Count, NonNegative, Probability  # noqa: F401  (annotations that are checked)
 
 MASKED = -1e9
 
@@ -38,7 +40,7 @@ def scaled_dot_product_attention(q, k, v, causal: bool = False, key_padding_mask
     t, s = scores.shape[-2], scores.shape[-1]
     if causal:
         if not (isinstance(t, int) and isinstance(s, int)):
-            raise ValueError(f"a causal mask needs static sequence lengths, got scores {shapes.fmt_shape(scores.shape)}")
+            raise ShapeError(f"a causal mask needs static sequence lengths, got scores {shapes.fmt_shape(scores.shape)}")
         future = np.triu(np.ones((t, s), bool), k=1 + s - t)
         scores = dsl.where(future, MASKED, scores)
     if attn_mask is not None:
@@ -58,10 +60,10 @@ class MultiHeadAttention(Module):
     `num_heads` heads of E/num_heads (reshape (N, T, h, d), transpose to (N, h, T, d)), attend,
     merge the heads back and project (out_proj). Self-attention when key/value are omitted."""
 
-    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, dropout: float = 0.0, name=None, seed=None, rng=None):
+    def __init__(self, embed_dim: Count, num_heads: Count, bias: bool = True, dropout: Probability = 0.0, name=None, seed=None, rng=None):
         super().__init__(name, seed=seed, rng=rng)
         if embed_dim % num_heads:
-            raise ValueError(f"embed_dim {embed_dim} must divide by num_heads {num_heads}")
+            raise ArgumentError(f"embed_dim {embed_dim} must divide by num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.q_proj = Linear(embed_dim, embed_dim, bias, rng=self.rng)
         self.k_proj = Linear(embed_dim, embed_dim, bias, rng=self.rng)
@@ -92,8 +94,8 @@ class TransformerEncoderLayer(Module):
     and LayerNorm: post-norm x = norm1(x + sa(x)); x = norm2(x + ff(x)) (PyTorch's default), or with
     norm_first=True pre-norm x = x + sa(norm1(x)); x = x + ff(norm2(x)). ff = linear2(drop(act(linear1)))."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1, activation="relu",
-                 norm_first: bool = False, causal: bool = False, layer_norm_eps: float = 1e-5, name=None, seed=None, rng=None):
+    def __init__(self, d_model: Count, nhead: Count, dim_feedforward: Count = 2048, dropout: Probability = 0.1, activation="relu",
+                 norm_first: bool = False, causal: bool = False, layer_norm_eps: NonNegative = 1e-5, name=None, seed=None, rng=None):
         super().__init__(name, seed=seed, rng=rng)
         self.norm_first, self.causal = norm_first, causal
         self.self_attn = MultiHeadAttention(d_model, nhead, dropout=dropout, rng=self.rng)

@@ -15,6 +15,9 @@ import math
 
 import numpy as np
 
+from .. import shapes
+from ..errors import ArgumentError
+
 _default = np.random.default_rng(0)
 
 
@@ -30,7 +33,7 @@ def as_rng(rng=None) -> np.random.Generator:
         return _default
     if isinstance(rng, np.random.Generator):
         return rng
-    return np.random.default_rng(int(rng))
+    return np.random.default_rng(shapes.as_int(rng, "seed", limit=None) % 2 ** 64)  # any int; a negative one wraps
 
 
 def fans(shape) -> tuple[int, int]:

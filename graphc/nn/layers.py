@@ -8,6 +8,8 @@ import numpy as np
 from .. import dsl, shapes
 from ..tensor import Tensor, as_tensor
 from .module import Module
+from ..errors import ArgumentError
+from ..ops.arguments import Count, Probability  # noqa: F401  (annotations that are checked)
 
 
 def _uniform_bound(fan_in):
@@ -20,7 +22,7 @@ class Linear(Module):
     """y = x @ W + b with W of shape (in_features, out_features) (so fan_in is W.shape[0]); x may have
     any number of leading dims. Weight init: Xavier/Glorot uniform unless `init` says otherwise."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init="xavier_uniform",
+    def __init__(self, in_features: Count, out_features: Count, bias: bool = True, init="xavier_uniform",
                  bias_init="zeros", name=None, seed=None, rng=None):
         super().__init__(name, seed=seed, rng=rng)
         self.in_features, self.out_features = in_features, out_features
@@ -38,7 +40,7 @@ class Linear(Module):
 class Dense(Linear):
     """Linear followed by an optional activation (a name such as 'relu', a function, or a module)."""
 
-    def __init__(self, in_features: int, out_features: int, activation=None, **kw):
+    def __init__(self, in_features: Count, out_features: Count, activation=None, **kw):
         super().__init__(in_features, out_features, **kw)
         self._activation = activation_fn(activation) if activation is not None else None
 
@@ -50,11 +52,11 @@ class Dense(Linear):
 class _ConvNd(Module):
     nd = 0
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, init="kaiming_uniform", bias_init=None, name=None, seed=None, rng=None):
+    def __init__(self, in_channels: Count, out_channels: Count, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: Count = 1, bias: bool = True, init="kaiming_uniform", bias_init=None, name=None, seed=None, rng=None):
         super().__init__(name, seed=seed, rng=rng)
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{type(self).__name__}: in_channels {in_channels} and out_channels {out_channels} must divide by groups={groups}")
+            raise ArgumentError(f"{type(self).__name__}: in_channels {in_channels} and out_channels {out_channels} must divide by groups={groups}")
         k = (kernel_size,) * self.nd if isinstance(kernel_size, int) else tuple(kernel_size)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, k
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
@@ -129,10 +131,10 @@ class Dropout(Module):
     layer's seed (fixed at construction: `seed=`, else drawn from `rng`) and by the model's int64
     step counter, so masks differ every step and the same seed reproduces a run."""
 
-    def __init__(self, p: float = 0.5, seed=None, rng=None, name=None):
+    def __init__(self, p: Probability = 0.5, seed=None, rng=None, name=None):
         super().__init__(name, rng=rng)
         if not 0 <= p < 1:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+            raise ArgumentError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
         self.seed = int(seed) if seed is not None else int(self.rng.integers(1, 2 ** 31))
 
@@ -149,7 +151,7 @@ class Embedding(Module):
     """A lookup table: int indices (...) -> rows of weight (num_embeddings, dim), shape (..., dim).
     Its gradient scatter-adds into the rows used. Default init N(0, 1) as PyTorch."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, init=None, name=None, seed=None, rng=None):
+    def __init__(self, num_embeddings: Count, embedding_dim: Count, init=None, name=None, seed=None, rng=None):
         super().__init__(name, seed=seed, rng=rng)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = self.param("weight", (num_embeddings, embedding_dim),
@@ -238,4 +240,4 @@ def activation_fn(activation):
     try:
         return ACTIVATIONS[activation]
     except KeyError:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}") from None
+        raise ArgumentError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}") from None

@@ -23,6 +23,8 @@ from .. import dsl, shapes
 from ..dsl import scope
 from ..tensor import Param, Tensor
 from . import init as initializers
+from ..errors import ArgumentError, GraphError
+from ..ops.arguments import checked
 
 _call_stack: list["Module"] = []   # the modules being called, outermost (the root of this call) first
 _recorder: list | None = None       # summary(): [depth, module, output] per call while recording
@@ -40,12 +42,19 @@ class Module:
     """Base class of layers. Subclasses create parameters in `__init__` with `self.param(...)` and
     define `forward(*args)`; `__call__` builds it under the module's name scope."""
 
+    def __init_subclass__(cls, **kwargs):
+        """graphc's own layers check their annotated arguments (graphc.ops.arguments); a user's
+        subclass keeps its own errors and traceback."""
+        super().__init_subclass__(**kwargs)
+        if cls.__module__.startswith("graphc.") and "__init__" in cls.__dict__:
+            cls.__init__ = checked(cls.__name__, cls.__dict__["__init__"])
+
     def __init__(self, name: str | None = None, *, seed=None, rng=None):
         object.__setattr__(self, "_children", {})
         self._params: dict[str, Param] = {}
         self._explicit_name = name is not None
         if name is not None and (not name or "/" in name):
-            raise ValueError(f"module name {name!r} must be non-empty and contain no '/'")
+            raise ArgumentError(f"module name {name!r} must be non-empty and contain no '/'")
         self.name = name or _unique_default(type(self).__name__)
         self.parent: Module | None = None
         self.training = True
@@ -57,7 +66,7 @@ class Module:
     def __setattr__(self, key, value):
         if isinstance(value, Module) and not key.startswith("_") and key != "parent":
             if "_children" not in self.__dict__:
-                raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning submodules")
+                raise GraphError(f"{type(self).__name__}: call super().__init__() before assigning submodules")
             self._adopt(value, key)
         object.__setattr__(self, key, value)
 
@@ -115,7 +124,11 @@ class Module:
         """Create a parameter (or, with trainable=False and role='state', a state tensor) named `path/local`,
         initialised from `value` or by `init(shape, self.rng)`."""
         if value is None:
-            value = initializers.get(init)(tuple(int(s) for s in shape), self.rng)
+            shape = shapes.as_shape(shape)
+            if not shapes.is_static(shape):
+                raise ArgumentError(f"{self.path}/{local}: a parameter's shape must be static, got {shapes.fmt_shape(shape)}")
+            shapes.check_fits(8 * shapes.prod(shape), f"parameter {self.path}/{local} of shape {shapes.fmt_shape(shape)}")
+            value = initializers.get(init)(shape, self.rng)
         p = dsl.param(local, np.asarray(value, dtype=dtype), dtype=dtype, trainable=trainable, role=role)
         p.variable.name, p.node.scope = f"{self.path}/{local}", self.path
         self._params[local] = p

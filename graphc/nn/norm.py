@@ -6,6 +6,8 @@ import sympy
 
 from .. import dsl, shapes
 from .module import Module
+from ..errors import ShapeError
+from ..ops.arguments import Count, Fraction, NonNegative  # noqa: F401  (annotations that are checked)
 
 
 class _BatchNorm(Module):
@@ -24,17 +26,17 @@ class _BatchNorm(Module):
 
     ranks: tuple = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True, name=None):
+    def __init__(self, num_features: Count, eps: NonNegative = 1e-5, momentum: Fraction = 0.1, affine: bool = True, name=None):
         super().__init__(name)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = self.param("weight", (num_features,), "ones") if affine else None
         self.bias = self.param("bias", (num_features,), "zeros") if affine else None
-        self.running_mean = self.state_param("running_mean", np.zeros(num_features))
-        self.running_var = self.state_param("running_var", np.ones(num_features))
+        self.running_mean = self.param("running_mean", (num_features,), "zeros", trainable=False, role="state")
+        self.running_var = self.param("running_var", (num_features,), "ones", trainable=False, role="state")
 
     def forward(self, x):
         if x.ndim not in self.ranks or x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) '{self.path}': input {shapes.fmt_shape(x.shape)} "
+            raise ShapeError(f"{type(self).__name__}({self.num_features}) '{self.path}': input {shapes.fmt_shape(x.shape)} "
                              f"must have rank {' or '.join(map(str, self.ranks))} with {self.num_features} channels on axis 1")
         axes = (0,) + tuple(range(2, x.ndim))
         bshape = (1, self.num_features) + (1,) * (x.ndim - 2)
@@ -75,7 +77,7 @@ class LayerNorm(Module):
     """Normalise over the last len(normalized_shape) axes with the biased variance, then γ·x̂ + β
     (γ, β of normalized_shape); the same in training and evaluation."""
 
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, name=None):
+    def __init__(self, normalized_shape, eps: NonNegative = 1e-5, elementwise_affine: bool = True, name=None):
         super().__init__(name)
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps = eps
@@ -85,7 +87,7 @@ class LayerNorm(Module):
     def forward(self, x):
         k = len(self.normalized_shape)
         if tuple(x.shape[-k:]) != self.normalized_shape:
-            raise ValueError(f"LayerNorm{self.normalized_shape} '{self.path}': input {shapes.fmt_shape(x.shape)} does not end in it")
+            raise ShapeError(f"LayerNorm{self.normalized_shape} '{self.path}': input {shapes.fmt_shape(x.shape)} does not end in it")
         axes = tuple(range(x.ndim - k, x.ndim))
         mu = dsl.mean(x, axes, keepdims=True)
         xhat = (x - mu) * dsl.rsqrt(dsl.var(x, axes, keepdims=True) + self.eps)

@@ -23,12 +23,14 @@ import math
 
 from .. import dsl, shapes
 from .module import Module
+from ..errors import ShapeError
+from ..ops.arguments import Count  # noqa: F401  (annotations that are checked)
 
 
 class _Recurrent(Module):
     gates = 1
 
-    def __init__(self, input_size: int, hidden_size: int, bidirectional: bool = False, name=None, seed=None, rng=None):
+    def __init__(self, input_size: Count, hidden_size: Count, bidirectional: bool = False, name=None, seed=None, rng=None):
         super().__init__(name, seed=seed, rng=rng)
         self.input_size, self.hidden_size, self.bidirectional = input_size, hidden_size, bidirectional
         b = 1.0 / math.sqrt(hidden_size)
@@ -53,7 +55,7 @@ class _Recurrent(Module):
 
     def forward(self, x, state=None):
         if x.ndim != 3 or not isinstance(x.shape[1], int) or x.shape[2] != self.input_size:
-            raise ValueError(f"{type(self).__name__} '{self.path}': input {shapes.fmt_shape(x.shape)} must be (N, T, {self.input_size}) "
+            raise ShapeError(f"{type(self).__name__} '{self.path}': input {shapes.fmt_shape(x.shape)} must be (N, T, {self.input_size}) "
                              "with a static sequence length T")
         dirs = len(self.weights)
         states = self._split_state(state, dirs)

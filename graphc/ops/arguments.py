@@ -39,8 +39,48 @@ def finite(value, what: str) -> float:
     return value
 
 
+def count(value, what: str) -> int:
+    value = shapes.as_int(value, what)
+    if value < 1:
+        raise ArgumentError(f"{what} must be at least 1, got {value}")
+    return value
+
+
+def non_negative(value, what: str) -> float:
+    if not finite(value, what) >= 0:
+        raise ArgumentError(f"{what} must be 0 or more, got {value!r}")
+    return value
+
+
+def positive(value, what: str) -> float:
+    if not finite(value, what) > 0:
+        raise ArgumentError(f"{what} must be positive, got {value!r}")
+    return value
+
+
+def probability(value, what: str) -> float:
+    if not 0 <= finite(value, what) < 1:
+        raise ArgumentError(f"{what} must be in [0, 1), got {value!r}")
+    return value
+
+
+def fraction(value, what: str) -> float:
+    if not 0 <= finite(value, what) <= 1:
+        raise ArgumentError(f"{what} must be in [0, 1], got {value!r}")
+    return value
+
+
+# Annotations that say more than a type; they are the plain types to Python, and their names are
+# what `checked` reads (annotations are strings under `from __future__ import annotations`).
+Count = int            # a size or a number of things: an int of at least 1
+NonNegative = float    # a finite real >= 0 (eps, weight decay)
+Positive = float       # a finite real > 0 (a temperature, a learning rate)
+Probability = float    # a finite real in [0, 1) (dropout)
+Fraction = float       # a finite real in [0, 1] (a momentum, label smoothing)
+
 # annotation text -> check; "X | None" also lets None through
-CHECKS = {"int": shapes.as_int, "float": _real, "bool": _flag, "str": _text}
+CHECKS = {"int": shapes.as_int, "float": _real, "bool": _flag, "str": _text, "Count": count,
+          "NonNegative": non_negative, "Positive": positive, "Probability": probability, "Fraction": fraction}
 
 
 def checked(name: str, fn):
@@ -52,7 +92,9 @@ def checked(name: str, fn):
         text = str(param.annotation).replace(" ", "")
         optional = text.endswith("|None")
         base = text[:-len("|None")] if optional else text
-        if base in CHECKS:
+        if pname == "seed":  # any int, wrapped to 64 bits where it is used
+            plans[pname] = (lambda v, what: shapes.as_int(v, what, limit=None), True)
+        elif base in CHECKS:
             plans[pname] = (CHECKS[base], optional)
 
     @functools.wraps(fn)
@@ -72,6 +114,6 @@ def checked(name: str, fn):
         except GraphcError:
             raise
         except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError, ZeroDivisionError) as e:
-            raise ArgumentError(f"{name}: cannot be built from these arguments ({type(e).__name__}: {e})") from None
+            raise ArgumentError(f"{name}: cannot be built from these arguments ({type(e).__name__}: {e})") from e
 
     return call

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import sympy
 
 from .. import dtypes, scalar, scalar_ops, shapes
-from ..errors import DifferentiationError, DTypeError
+from ..errors import ArgumentError, DTypeError, DifferentiationError
 from ..ir import Node
 from .movement import sum_to_shape
 from .registry import REGISTRY, Op, as_node, register
@@ -94,10 +94,10 @@ class Elementwise(Op):
     # -- rules ---------------------------------------------------------------
     def normalize(self, inputs, attrs):
         if len(inputs) != self.arity:
-            raise TypeError(f"takes {self.arity} operand(s), got {len(inputs)}")
+            raise ArgumentError(f"takes {self.arity} operand(s), got {len(inputs)}")
         unknown = set(attrs) - set(self.attr_names)
         if unknown:
-            raise TypeError(f"unknown attribute(s) {sorted(unknown)}")
+            raise ArgumentError(f"unknown attribute(s) {sorted(unknown)}")
         return {k: float(v) for k, v in attrs.items()}
 
     def shape(self, *inputs, **attrs):
@@ -138,7 +138,7 @@ class Expr(Op):
     def normalize(self, inputs, attrs):
         fn = attrs["fn"]
         if len(fn.variables) != len(inputs):
-            raise TypeError(f"formula takes {len(fn.variables)} argument(s), got {len(inputs)}")
+            raise ArgumentError(f"formula takes {len(fn.variables)} argument(s), got {len(inputs)}")
         attrs["dtype"] = dtypes.as_dtype(attrs["dtype"])
         return attrs
 

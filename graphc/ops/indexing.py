@@ -218,6 +218,8 @@ def getitem(x, index) -> Node:
                 starts.append(0), stops.append(d), steps.append(1)
             else:
                 a, b, c = ix.indices(d)
+                if d and abs(c) > d:  # one element either way: a step past the end is the axis length
+                    c = d if c > 0 else -d
                 starts.append(a), stops.append(b), steps.append(c)
             out_shape.append(_slice_len(starts[-1], stops[-1], steps[-1]))
         else:

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import DTypeError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ..ir import Attrs, Node
 from .math import cast
 from .registry import Op, as_node, current_scope, make_node, register
@@ -137,7 +137,7 @@ class Const(Op):
 def input(name: str, shape=(), dtype=dtypes.DEFAULT_FLOAT) -> Node:
     """A graph input, bound by keyword when the compiled function is called. `None` dims are the batch size."""
     if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"input name {name!r} must be a Python identifier (inputs are passed by keyword)")
+        raise ArgumentError(f"input name {name!r} must be a Python identifier (inputs are passed by keyword)")
     if shape is None:
         raise ShapeError(f"input {name!r}: give a shape tuple: () for a scalar, (None,) for one value per batch row")
     attrs = Attrs(dict(name=name, shape=shapes.as_shape(shape), dtype=dtypes.as_dtype(dtype), uid=next(_uids)))
@@ -148,7 +148,7 @@ def param(name: str, value=None, *, shape=None, init=None, dtype=None, trainable
     """A parameter with storage: give its initial `value`, or a `shape` and an `init(shape, rng)` or init name."""
     if value is None:
         if shape is None:
-            raise ValueError(f"param {name!r}: give a value or a shape")
+            raise ArgumentError(f"param {name!r}: give a value or a shape")
         shape = tuple(int(s) for s in shapes.as_shape(shape))
         value = np.zeros(shape) if init is None else _initial_value(init, shape, name)
     arr = np.asarray(value)
@@ -165,7 +165,7 @@ def param(name: str, value=None, *, shape=None, init=None, dtype=None, trainable
 def _initial_value(init, shape, name):
     if callable(init):
         return np.asarray(init(shape))
-    raise ValueError(f"param {name!r}: init must be a callable taking the shape")
+    raise ArgumentError(f"param {name!r}: init must be a callable taking the shape")
 
 
 def const(value, dtype=None) -> Node:

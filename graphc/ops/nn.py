@@ -28,7 +28,7 @@ def _tuple(v, n, what):
     def whole(i):
         if isinstance(i, (bool, np.bool_)) or not hasattr(type(i), "__index__"):
             raise ShapeError(f"{what} must be an int or {n} ints, got {v!r}")
-        return operator.index(i)
+        return shapes.as_int(i, what)
 
     if not isinstance(v, (list, tuple)):
         return (whole(v),) * n
@@ -52,6 +52,11 @@ class Unfold(Op):
             attrs[key] = _tuple(attrs[key], k, key)
             if min(attrs[key]) < 1:
                 raise ShapeError(f"{key} must be positive, got {attrs[key]}")
+        # a stride past the input's end and the dilation of a 1-wide kernel change nothing: clamp them,
+        # so that address arithmetic (strides in bytes) never sees a number beyond the tensor
+        sizes = x.shape[2:]
+        attrs["stride"] = tuple(min(st, s) if isinstance(s, int) and s >= 1 else st for st, s in zip(attrs["stride"], sizes))
+        attrs["dilation"] = tuple(1 if kk == 1 else d for kk, d in zip(attrs["kernel"], attrs["dilation"]))
         return attrs
 
     def shape(self, x, *, kernel, stride, dilation):

@@ -69,7 +69,7 @@ class RandomOp(Op):
         if len(inputs) > 1 or (inputs and not dtypes.is_int(inputs[0].dtype)) or (inputs and inputs[0].ndim):
             raise DTypeError("the optional counter input must be one integer scalar")
         attrs["shape"] = shapes.as_shape(attrs["shape"])
-        attrs["seed"] = shapes.as_int(attrs["seed"], "seed") % 2 ** 64  # any int: a negative seed wraps, as in JAX
+        attrs["seed"] = shapes.as_int(attrs["seed"], "seed", limit=None) % 2 ** 64  # any int: a negative seed wraps, as in JAX
         attrs["dtype"] = dtypes.as_dtype(attrs.get("dtype", dtypes.DEFAULT_FLOAT))
         if not dtypes.is_float(attrs["dtype"]):
             raise DTypeError(f"random values must be float, got {attrs['dtype']}")
@@ -161,7 +161,7 @@ def default_seed(distribution: str, shape, dtype, name=None) -> int:
 def _draw(op, shape, seed, counter, dtype, name) -> Node:
     seed = default_seed(op.name, shape, dtype, name) if seed is None else seed
     if counter is not None and not isinstance(counter, Node):  # a number: any int, as its int64 bit pattern
-        counter = (shapes.as_int(counter, "counter") + 2 ** 63) % 2 ** 64 - 2 ** 63
+        counter = (shapes.as_int(counter, "counter", limit=None) + 2 ** 63) % 2 ** 64 - 2 ** 63
     return op(*([counter] if counter is not None else []), shape=shape, seed=seed, dtype=dtype, name=name)
 
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from .. import dtypes, scalar, scalar_ops, shapes
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from .elementwise import expr
 from .math import add, cast, div, eq, exp_ as exp, log_ as log, logical_and, mul, sqrt_, square, stop_gradient, sub, where
 from .movement import broadcast_to, reshape
@@ -134,11 +134,11 @@ class ArgReduce(Reduce):
         axis = attrs.get("axes")
         if axis is None:
             if x.ndim != 1:
-                raise ValueError(f"{self.name} needs an axis for rank {x.ndim} (or flatten first)")
+                raise ArgumentError(f"{self.name} needs an axis for rank {x.ndim} (or flatten first)")
             axis = 0
         if isinstance(axis, (tuple, list)):
             if len(axis) != 1:
-                raise ValueError(f"{self.name} reduces exactly one axis")
+                raise ArgumentError(f"{self.name} reduces exactly one axis")
             axis = axis[0]
         attrs["axes"] = (shapes.normalize_axis(axis, x.ndim),)
         attrs["keepdims"] = bool(attrs.get("keepdims", False))

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import ArgumentError, DTypeError, GraphcError, GraphError, ShapeError
+from ..errors import ArgumentError, DTypeError, GraphError, GraphcError, ShapeError
 from ..ir import Attrs, Node
 from .arguments import checked
 
@@ -107,7 +107,7 @@ def register(op_cls_or_obj):
     """Register an Op subclass (instantiated) or instance under its name; returns the instance."""
     op = op_cls_or_obj() if isinstance(op_cls_or_obj, type) else op_cls_or_obj
     if not op.name:
-        raise ValueError(f"{op!r} has no name")
+        raise GraphError(f"{op!r} has no name")
     if op.name in REGISTRY or op.name in COMPOSITES:
         raise GraphError(f"an op named {op.name!r} is already registered with another definition; choose another name")
     REGISTRY[op.name] = op

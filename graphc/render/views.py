@@ -10,6 +10,7 @@ from __future__ import annotations
 from .formulas import unwrap
 from .labels import Labeller, summarize, type_text
 from .scene import Group, Scene, html_table
+from ..errors import ArgumentError
 
 BLUE, RED, AMBER = "#2563eb", "#b91c1c", "#b45309"
 STYLE = {
@@ -148,5 +149,5 @@ def build(analysis, view: str, values=None, grads=None, rankdir="TB") -> Scene:
         b.forward(prefix=("forward",))
         b.backward(prefix=("backward",), with_forward=True)
     else:
-        raise ValueError(view)
+        raise ArgumentError(view)
     return b.scene

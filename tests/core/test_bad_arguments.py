@@ -168,5 +168,5 @@ def test_bad_plain_arguments_are_argument_errors_naming_the_argument(call, match
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_value_larger_than_memory_is_refused_before_allocation(backend):
     big = gc.uniform((2 ** 40,), seed=1)
-    with pytest.raises(gc.TooLargeError, match="needs 4 TiB, more than this machine's"):
+    with pytest.raises(gc.TooLargeError, match="needs 4 TiB, more than the .* of memory available"):
         gc.compile(gc.sum(big), backend=backend)()
