@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import shapes
-from .errors import GraphError, NonFiniteError
+from .errors import ArgumentError, GraphError, InputError, NonFiniteError
 from .interpreter import run
 from .ir import Graph, toposort, verify
-from .runtime import Executable, backend_builder, bind_inputs
+from .runtime import CAST_POLICIES, Executable, backend_builder, bind_inputs
 from .tensor import Param, Tensor, as_nodes, as_tensor
 
 
@@ -37,8 +37,15 @@ class CompiledFunction:
     """A callable over keyword inputs that returns the outputs and then applies the updates in place."""
 
     def __init__(self, outputs, updates: dict | None, backend: str, cast: str, debug: bool, inputs=None):
+        if not isinstance(outputs, (Tensor, list, tuple)):
+            raise ArgumentError(f"compile: outputs must be a tensor or a list of tensors, got {type(outputs).__name__}"
+                                + (" (pass [] to compile updates alone)" if outputs is None else ""))
+        if cast not in CAST_POLICIES:
+            raise ArgumentError(f"compile: cast must be one of {CAST_POLICIES}, got {cast!r}")
+        if not isinstance(debug, (bool, np.bool_)):
+            raise ArgumentError(f"compile: debug must be True or False, got {debug!r}")
         self.single = isinstance(outputs, (Tensor,))
-        out_nodes = as_nodes(outputs) if outputs is not None else []
+        out_nodes = as_nodes(outputs)
         self.updates = _check_updates(updates or {})
         results = out_nodes + [v for _, v in self.updates]
         extra = as_nodes(inputs) if inputs is not None else []
@@ -62,7 +69,10 @@ class CompiledFunction:
     def input_names(self) -> list[str]:
         return [n.attrs["name"] for n in self.graph.inputs]
 
-    def __call__(self, **inputs):
+    def __call__(self, *positional, **inputs):
+        if positional:
+            raise InputError(f"pass inputs by name: f({', '.join(f'{n}=...' for n in self.input_names)}); "
+                             f"got {len(positional)} positional argument(s)")
         arrays, bindings = bind_inputs(self.graph.inputs, inputs, cast=self.cast)
         if self.debug:  # a NaN or Inf that arrives in an input is the input's, not the first node's that reads it
             for node, array in arrays.items():

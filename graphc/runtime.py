@@ -40,7 +40,10 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
     arrays, bindings, bound_by = {}, {}, {}
     for name, node in by_name.items():
         value = given[name]
-        arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+        try:
+            arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+        except (ValueError, TypeError) as e:  # ragged lists and the like
+            raise InputError(f"input {name!r}: cannot be read as an array ({e})") from None
         if not isinstance(value, np.ndarray) and arr.dtype.kind in "biuf" and dtypes.weak_dtype_for(value, node.dtype) == node.dtype:
             arr = arr.astype(node.dtype)  # Python numbers and lists are weak, as when building graphs
         declared = node.attrs["shape"]

@@ -170,3 +170,28 @@ def test_a_value_larger_than_memory_is_refused_before_allocation(backend):
     big = gc.uniform((2 ** 40,), seed=1)
     with pytest.raises(gc.TooLargeError, match="needs 4 TiB, more than the .* of memory available"):
         gc.compile(gc.sum(big), backend=backend)()
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(cast=3), "cast must be one of"), (dict(cast="bogus"), "cast must be one of"),
+    (dict(debug="yes"), "debug must be True or False"), (dict(outputs=1.0), "outputs must be a tensor or a list"),
+    (dict(outputs=None), r"pass \[\] to compile updates alone"),
+])
+def test_compile_arguments_are_checked_when_compiling(kw, match):
+    _, _, loss = _loss()
+    kw = {"outputs": loss, **kw}
+    with pytest.raises(gc.ArgumentError, match=match):
+        gc.compile(kw.pop("outputs"), **kw)
+
+
+@pytest.mark.parametrize("value, match", [
+    ([[1, 2], [3]], "input 'x': cannot be read as an array"), (None, "input 'x': expected shape"),
+    (np.ones((2, 3), complex), "expected dtype float32, got complex128"), ("abc", "input 'x': expected shape"),
+])
+def test_a_call_with_an_unreadable_input_names_it(value, match):
+    x, _, loss = _loss()
+    f = gc.compile(loss)
+    with pytest.raises(gc.InputError, match=match):
+        f(x=value)
+    with pytest.raises(gc.InputError, match=r"pass inputs by name: f\(x=...\)"):
+        f(np.ones((2, 3), np.float32))
