@@ -1,4 +1,4 @@
-"""The `graphc` command: train, eval, render and info (each with --help)."""
+"""The `graphc` command: train, eval, render and info (each with --help), every failure reported in one line."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,6 @@ import os
 import sys
 
 from . import script as scripts
-from .errors import GraphcError
 from .info import format_report, report
 from .render import render
 
@@ -44,9 +43,18 @@ def _info(args) -> int:
     return 0
 
 
+def _debug_flag(p: argparse.ArgumentParser, default):
+    # SUPPRESS on the subcommands: their unset default would overwrite `graphc --debug` given before them
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="on failure, show the full traceback instead of one line")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="graphc", description="graphc: declare, differentiate, compile, train and draw neural networks.")
+    p = scripts.ArgumentParser(prog="graphc", description="graphc: declare, differentiate, compile, train and draw "
+                               "neural networks.")
+    _debug_flag(p, False)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    seed = scripts.field_type("seed", int)
 
     t = sub.add_parser("train", help="train a script's model", description="Train the model a script declares "
                        "(see graphc.script) and print `result: key=value ...`.")
@@ -57,38 +65,40 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate saved parameters", description="Evaluate parameters saved by "
                        "`graphc train --save` on the script's test set.")
     e.add_argument("script")
-    e.add_argument("--load", required=True, help="the .npz written by `graphc train --save`")
-    e.add_argument("--seed", type=int, help="the data split's seed (default: the script's)")
-    e.add_argument("--backend")
+    e.add_argument("--load", required=True, type=scripts.path_type, help="the .npz written by `graphc train --save`")
+    e.add_argument("--seed", type=seed, help="the data split's seed (default: the script's)")
+    e.add_argument("--backend", type=scripts.field_type("backend", str))
     e.add_argument("--fast", action="store_true", help="the script's small data subset")
     e.set_defaults(run=_eval)
 
     r = sub.add_parser("render", help="draw a script's graphs", description="Draw the forward, backward, combined, "
                        "values or compiled graph of a training script (its loss on a small batch) or of a graph "
-                       "script (one defining `build()` returning tensors, or a top-level `loss`).")
+                       "script (one defining `build()` returning tensors, or a top-level `loss`; the values view "
+                       "also needs a top-level `values = {input name: array}`).")
     r.add_argument("script")
     r.add_argument("--view", default="backward", choices=["forward", "backward", "both", "values", "compiled"])
-    r.add_argument("-o", "--output", help="output file: .svg, .png, .pdf or .dot (default: SCRIPT_VIEW.svg)")
+    r.add_argument("-o", "--output", type=scripts.path_type,
+                   help="output file: .svg, .png, .pdf or .dot (default: SCRIPT_VIEW.svg)")
     r.add_argument("--collapse", default="auto", choices=["auto", "yes", "no"], help="draw each module as one node")
-    r.add_argument("--seed", type=int)
+    r.add_argument("--seed", type=seed)
     r.set_defaults(run=_render)
 
     i = sub.add_parser("info", help="what this installation can use", description="Version, backends, BLAS, CPU "
                        "features, Graphviz and GPU.")
     i.set_defaults(run=_info)
+    for command in (t, e, r, i):
+        _debug_flag(command, argparse.SUPPRESS)
     return p
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    """Run the command line; returns the exit status (2 for a bad argument, 1 for a failure, 130 when
+    interrupted), having printed any failure as one line on stderr."""
     try:
-        return args.run(args)
-    except scripts.ScriptError as e:  # the user's own traceback, not graphc's
-        print(str(e), file=sys.stderr)
-        return 1
-    except GraphcError as e:
-        print(f"graphc: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        args = parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed its one line (or the help): report its status
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 2
+    return scripts.report(lambda: args.run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def as_dtype(d) -> np.dtype:
         return bool_
     try:
         dt = np.dtype(d)
-    except TypeError as e:
+    except Exception as e:  # noqa: BLE001 - NumPy raises TypeError, ValueError or even SyntaxError (',')
         raise DTypeError(f"unknown dtype {d!r}") from e
     if dt not in _RANK:
         raise DTypeError(f"dtype {dt} is not supported; use one of {[str(s) for s in SUPPORTED]}")

@@ -39,7 +39,7 @@ class DifferentiationError(GraphcError, ValueError):
     """A gradient was requested that cannot be built (non-scalar output, disconnected input, ...)."""
 
 
-class NonFiniteError(GraphcError, FloatingPointError):
+class NonFiniteError(GraphcError, FloatingPointError, ValueError):
     """Debug mode found NaN or Inf; the message names the first node that produced it."""
 
 

@@ -98,6 +98,12 @@ def _fmt_attr(v) -> str:
     return repr(v)
 
 
+def identifier(text: str) -> str:
+    """`text` as an ASCII identifier fragment (buffer and variable names in generated code): every
+    other character becomes '_' ('layer1/weight' -> 'layer1_weight', 'w¼' -> 'w_')."""
+    return "".join(c if c.isascii() and c.isalnum() else "_" for c in text)
+
+
 def stable_repr(v) -> str:
     """A process-independent text for an attribute value (the basis of graph hashing)."""
     if isinstance(v, tuple):

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from . import dtypes, scalar_ops, shapes
-from .ir import Graph, Node, interpret
+from .ir import Graph, Node, identifier, interpret
 from .program import Buffer, Chain, Gather, Gemm, Load, Loop, Operand, Program, View
 from .errors import ShapeError
 from .shapes import concretize
@@ -50,7 +50,7 @@ class LoweringContext:
 
     def out(self, dtype=None) -> View:
         """A fresh temporary for the current node's value (named after it when the user named it)."""
-        name = "t_" + "".join(c if c.isalnum() else "_" for c in self.node.qualname) if self.node.name else None
+        name = "t_" + identifier(self.node.qualname) if self.node.name else None
         return self.buffer(self.shape(self.node), dtype or self.node.dtype, name=name)
 
     def shape(self, node: Node) -> tuple[int, ...]:
@@ -283,7 +283,7 @@ def _lower_updates(ctx: LoweringContext, values: dict, updates: list):
         target = next((b for b in prog.buffers if b.var is var), None)
         if target is None:  # a parameter the graph never reads, only overwrites
             target = ctx.buffer(var.shape, var.dtype, role=var.role if var.role == "state" else "param",
-                                name="p_" + "".join(c if c.isalnum() else "_" for c in var.name), var=var).buffer
+                                name="p_" + identifier(var.name), var=var).buffer
         ctx.copy(src, View.whole(target, src.shape))
         prog.kernels[-1].label = f"update {var.name}"
 

@@ -11,13 +11,18 @@ A script is a Python file that defines, at top level:
 
 `graphc train SCRIPT`, `graphc eval SCRIPT --load PATH`, and `python SCRIPT` (ending with
 `graphc.script.main(__file__)`) all use it. Results end with one line `result: key=value ...`.
+A failure is one line on stderr (after the script's own traceback when the script raised it);
+--debug re-raises it instead, with the full traceback.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import inspect
+import math
 import os
 import runpy
+import sys
 import traceback
 from types import SimpleNamespace
 
@@ -29,26 +34,47 @@ from .dsl import grad
 from .dsl import input as make_input
 from .errors import GraphcError
 from .ir import Graph
+from .nn import Module
+from .runtime import available_backends
 from .tensor import Tensor, as_tensor
 from .train import Trainer
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "patience", "seed", "backend")
 BASE_DEFAULTS = dict(epochs=10, batch_size=32, lr=1e-3, optimizer="adam", patience=None, seed=0, backend="numpy")
+OPTIMIZERS = {"sgd": optim.SGD, "momentum": optim.Momentum, "nesterov": optim.Nesterov, "adagrad": optim.AdaGrad,
+              "rmsprop": optim.RMSProp, "adam": optim.Adam, "adamw": optim.AdamW}
+SPLITS = ("train", "val", "test")
 
 
-class ScriptError(GraphcError):
-    """A user script failed; the message is the script's own traceback, without graphc's frames."""
+class ScriptError(GraphcError, ValueError):
+    """A user script failed or broke the protocol above; for a failure inside the script the message
+    is its own traceback, without graphc's frames, and `original` is the exception it raised."""
+
+    def __init__(self, message: str, original: BaseException | None = None):
+        super().__init__(message)
+        self.original = original
+
+
+# -- running the script's code -------------------------------------------------------------------
+_LOADING: set = set()  # the scripts being executed by load(): main() called from one of them would recurse
 
 
 def load(path: str) -> SimpleNamespace:
     """Execute a script file and return its top-level names (reporting its own traceback on failure)."""
     if not os.path.isfile(path):
         raise ScriptError(f"no such script: {path}")
-    return SimpleNamespace(**_guard(path, lambda: runpy.run_path(path, run_name="graphc_script")))
+    real = os.path.realpath(path)
+    _LOADING.add(real)
+    try:
+        return SimpleNamespace(**_guard(path, lambda: runpy.run_path(path, run_name="graphc_script"), always=True))
+    finally:
+        _LOADING.discard(real)
 
 
-def _guard(path: str, fn):
-    """Run fn(); if it raises, re-raise as ScriptError holding only the frames from the user's script."""
+def _guard(path: str, fn, always: bool = False):
+    """Run fn(); if it raises from inside the script at `path` (or `always`: while running the file
+    itself, where a syntax error has no frame), re-raise as ScriptError holding only the script's
+    frames. A failure with no frame in the script is graphc's own and passes through unchanged."""
     try:
         return fn()
     except (KeyboardInterrupt, ScriptError):
@@ -56,48 +82,199 @@ def _guard(path: str, fn):
     except BaseException as e:  # noqa: BLE001  (any failure in user code is reported, not a crash)
         real = os.path.realpath(path)
         frames = [f for f in traceback.extract_tb(e.__traceback__) if os.path.realpath(f.filename) == real]
-        text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(e), e))
-        raise ScriptError(f"error in {path}:\nTraceback (most recent call last):\n{text}".rstrip()) from None
+        if not frames and not always:
+            raise
+        text = "".join(traceback.format_exception_only(type(e), e))
+        if frames:
+            text = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + text
+        raise ScriptError(f"error in {path}:\n{text}".rstrip(), e) from None
+
+
+def _call(script, name: str, *args, **kwargs):
+    """script.<name>(*args, **kwargs), refusing a signature that cannot take them (a protocol error,
+    reported as such rather than as a TypeError inside graphc) and reporting failures as the script's."""
+    fn, path = getattr(script, name), _path(script)
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as e:
+        wanted = ", ".join(["..."] * len(args) + [f"{k}=..." for k in kwargs])
+        raise ScriptError(f"{path}: {name}() must accept the call {name}({wanted}): {e}") from None
+    except ValueError:  # no signature to check (a builtin or C function): calling it will tell
+        pass
+    return _guard(path, lambda: fn(*args, **kwargs))
+
+
+def _path(script) -> str:
+    return getattr(script, "__file__", None) or "the script"
+
+
+def _kind(value) -> str:
+    """How a wrong value is described in a message: its type, and its shape for a tensor."""
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {value.shape}"
+    return f"{type(value).__name__} {value!r}"[:120] if isinstance(value, (int, float, str)) else type(value).__name__
+
+
+# -- the configuration -----------------------------------------------------------------------------
+def _integer(low: int):
+    return lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
+
+
+def _positive_number(v) -> bool:
+    return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            and math.isfinite(v) and v > 0)
+
+
+_RULES = {  # field: (accepts a value, what is expected)
+    "epochs": (_integer(1), "a positive integer"),
+    "batch_size": (_integer(1), "a positive integer"),
+    "patience": (_integer(1), "a positive integer (epochs without improvement before stopping)"),
+    "seed": (_integer(0), "a non-negative integer"),
+    "lr": (_positive_number, "a positive finite number"),
+    "optimizer": (lambda v: isinstance(v, str) and v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
+    "backend": (lambda v: isinstance(v, str) and v in available_backends(), "an available backend"),
+}
+
+
+def check_field(name: str, value):
+    """`value` if it is valid for the configuration field `name`; else ValueError saying what was expected."""
+    ok, expected = _RULES[name]
+    if ok(value):
+        return value
+    if name == "backend":  # listed only when needed: finding the backends imports them
+        raise ValueError(f"{value!r} is not an available backend; available: {', '.join(available_backends())}")
+    raise ValueError(f"must be {expected}, got {value!r}")
+
+
+def field_type(name: str, parse):
+    """An argparse `type` for field `name`: parse the text, then check it (argparse's one-line error)."""
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            value = text  # reported as typed
+        try:
+            return check_field(name, value)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    convert.__name__ = name
+    return convert
+
+
+def output_path_type(text: str) -> str:
+    """An argparse `type` for a file to write: checked before a long run rather than after it."""
+    if not text:
+        raise argparse.ArgumentTypeError("must be the path of the .npz file to write, got ''")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected the path of the .npz file to write")
+    return text
+
+
+def path_type(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("must be the path of a file, got ''")
+    return text
 
 
 def config_for(script: SimpleNamespace, **overrides) -> SimpleNamespace:
-    """The script's DEFAULTS over graphc's, then the caller's non-None overrides."""
-    cfg = dict(BASE_DEFAULTS, **getattr(script, "DEFAULTS", {}))
+    """The script's DEFAULTS over graphc's, then the caller's non-None overrides; every field checked."""
+    defaults = getattr(script, "DEFAULTS", {})
+    if not isinstance(defaults, dict):
+        raise ScriptError(f"{_path(script)}: DEFAULTS must be a dict such as dict(epochs=20, lr=1e-3), "
+                          f"got {_kind(defaults)}")
+    cfg = dict(BASE_DEFAULTS, **defaults)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
+    for name in FIELDS:
+        if cfg[name] is None and name == "patience":
+            continue
+        try:
+            check_field(name, cfg[name])
+        except ValueError as e:
+            where = f"the option --{name.replace('_', '-')}" if overrides.get(name) is not None else f"DEFAULTS[{name!r}]"
+            raise ScriptError(f"{_path(script)}: {where} {e}") from None
     return SimpleNamespace(**cfg)
+
+
+# -- checking what the script's functions return ------------------------------------------------------
+def _data(script, cfg) -> dict:
+    """data(fast, seed), checked: a dict of (X, Y) pairs with a 'train' entry."""
+    datasets = _call(script, "data", fast=cfg.fast, seed=cfg.seed)
+    where = f"{_path(script)}: data() must return a dict {{'train': (X, Y)}} with optional 'val' and 'test' pairs"
+    if not isinstance(datasets, dict):
+        raise ScriptError(f"{where}; got {_kind(datasets)}")
+    unknown = sorted(map(str, set(datasets) - set(SPLITS)))
+    if "train" not in datasets or unknown:
+        raise ScriptError(f"{where}; got the keys {sorted(map(str, datasets))}")
+    for split, pair in datasets.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ScriptError(f"{where}; {split!r} is {_kind(pair)}, not a pair (X, Y)")
+        try:
+            shapes = [np.shape(a) for a in pair]
+        except (ValueError, TypeError):  # a ragged list, say
+            raise ScriptError(f"{where}; {split!r} holds values that are not arrays") from None
+        if not all(shapes) or shapes[0][0] != shapes[1][0]:
+            raise ScriptError(f"{where}; {split!r} holds arrays of shapes {shapes[0]} and {shapes[1]}: X and Y "
+                              "must be arrays with the same number of rows (their first axis)")
+    return datasets
+
+
+def _model(script, cfg) -> Module:
+    model = _call(script, "model", seed=cfg.seed)
+    if not isinstance(model, Module):
+        raise ScriptError(f"{_path(script)}: model(seed) must return a graphc.nn.Module, got {_kind(model)}")
+    return model
+
+
+def _loss_fn(script):
+    """The script's loss, checked to give a scalar tensor each time the Trainer builds a graph with it."""
+    def loss(output, target):
+        value = _call(script, "loss", output, target)
+        if not isinstance(value, Tensor) or value.ndim != 0:
+            raise ScriptError(f"{_path(script)}: loss(output, target) must return a scalar graphc tensor "
+                              f"(a mean over the batch, say), got {_kind(value)}")
+        return value
+    return loss
 
 
 def make_optimizer(script, model, cfg):
     if hasattr(script, "optimizer"):
-        return script.optimizer(model.parameters(), cfg.lr)
-    classes = {"sgd": optim.SGD, "momentum": optim.Momentum, "nesterov": optim.Nesterov, "adagrad": optim.AdaGrad,
-               "rmsprop": optim.RMSProp, "adam": optim.Adam, "adamw": optim.AdamW}
-    if cfg.optimizer not in classes:
-        raise ScriptError(f"unknown optimizer {cfg.optimizer!r}; choose one of {sorted(classes)}")
-    return classes[cfg.optimizer](model.parameters(), lr=cfg.lr)
+        opt = _call(script, "optimizer", model.parameters(), cfg.lr)
+        if not isinstance(opt, optim.Optimizer):
+            raise ScriptError(f"{_path(script)}: optimizer(params, lr) must return a graphc.optim optimiser, "
+                              f"got {_kind(opt)}")
+        return opt
+    return OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr)
 
 
 def build(script, cfg):
     """(trainer, data dict) for a standard script."""
     for name in ("data", "model", "loss"):
         if not callable(getattr(script, name, None)):
-            raise ScriptError(f"the script defines no `{name}` function (see graphc.script's docstring), and no `run`")
-    datasets = _guard(script.__file__, lambda: script.data(fast=cfg.fast, seed=cfg.seed))
-    model = _guard(script.__file__, lambda: script.model(seed=cfg.seed))
-    trainer = Trainer(model, script.loss, make_optimizer(script, model, cfg), backend=cfg.backend,
+            raise ScriptError(f"{_path(script)}: the script defines no `{name}` function (see graphc.script's "
+                              "docstring), and no `run`")
+    datasets = _data(script, cfg)
+    model = _model(script, cfg)
+    trainer = Trainer(model, _loss_fn(script), make_optimizer(script, model, cfg), backend=cfg.backend,
                       threshold=getattr(script, "THRESHOLD", 0.5), accuracy=getattr(script, "ACCURACY", True))
     return trainer, datasets
 
 
+# -- the commands ---------------------------------------------------------------------------------------
 def train(script, cfg) -> dict:
     """Train a script's model with its defaults (or run its own `run`), evaluate on its test set, save."""
     if callable(getattr(script, "run", None)):
-        return _guard(script.__file__, lambda: script.run(cfg))
+        result = _call(script, "run", cfg)
+        if not isinstance(result, dict):
+            raise ScriptError(f"{_path(script)}: run(config) must return a dict of results, got {_kind(result)}")
+        return result
     trainer, datasets = build(script, cfg)
     X, Y = datasets["train"]
-    history = _guard(script.__file__, lambda: trainer.fit(
-        X, Y, epochs=cfg.epochs, batch_size=cfg.batch_size, validation=datasets.get("val"), seed=cfg.seed,
-        early_stopping=cfg.patience, progress=cfg.progress))
+    try:
+        history = _guard(_path(script), lambda: trainer.fit(
+            X, Y, epochs=cfg.epochs, batch_size=cfg.batch_size, validation=datasets.get("val"), seed=cfg.seed,
+            early_stopping=cfg.patience, progress=cfg.progress))
+    except FloatingPointError as e:  # the loss became NaN/Inf: the run diverged, which is no fault of graphc
+        raise ScriptError(f"{_path(script)}: training diverged: {e} (a smaller --lr may help)", e) from None
     result = {"epochs": len(history), "train_loss": round(history.last["loss"], 4)}
     if history.best_epoch is not None:
         result["best_epoch"] = history.best_epoch
@@ -121,64 +298,165 @@ def format_result(result: dict) -> str:
     return "result: " + " ".join(f"{k}={v}" for k, v in result.items())
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a bad argument reported in one line (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def add_train_arguments(p: argparse.ArgumentParser):
-    p.add_argument("--epochs", type=int, help="epochs to train (default: the script's)")
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--lr", type=float, help="learning rate")
-    p.add_argument("--optimizer", help="sgd, momentum, nesterov, adagrad, rmsprop, adam or adamw")
-    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--backend", help="numpy (default) or reference")
+    p.add_argument("--epochs", type=field_type("epochs", int), help="epochs to train (default: the script's)")
+    p.add_argument("--batch-size", type=field_type("batch_size", int), dest="batch_size")
+    p.add_argument("--lr", type=field_type("lr", float), help="learning rate (a positive number)")
+    p.add_argument("--optimizer", type=field_type("optimizer", str), help=", ".join(OPTIMIZERS))
+    p.add_argument("--patience", type=field_type("patience", int), help="early-stopping patience in epochs")
+    p.add_argument("--seed", type=field_type("seed", int))
+    p.add_argument("--backend", type=field_type("backend", str), help="numpy (default), reference, or another "
+                   "available backend (see `graphc info`)")
     p.add_argument("--fast", action="store_true", help="a small, quick run (smoke tests)")
-    p.add_argument("--save", help="write the trained parameters and optimiser state to this .npz")
+    p.add_argument("--save", type=output_path_type, help="write the trained parameters and optimiser state to this .npz")
     p.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")
 
 
+def report(command, debug: bool = False, prog: str = "graphc") -> int:
+    """Run command() and return its exit status; a failure is one line on stderr and status 1 (130 when
+    interrupted), never a traceback, unless `debug`, which re-raises it with the full traceback."""
+    try:
+        return command()
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except ScriptError as e:
+        if debug and e.original is not None:
+            raise e.original from None
+        if debug:
+            raise
+        head, _, rest = str(e).partition("\n")  # the script's own traceback lines follow the one line
+        print(f"{prog}: {head}" + (f"\n{rest}" if rest else ""), file=sys.stderr)
+    except GraphcError as e:
+        if debug:
+            raise
+        print(f"{prog}: {type(e).__name__}: {_one_line(str(e))}", file=sys.stderr)
+    except Exception as e:  # noqa: BLE001  (a bug in graphc: still one line, the traceback behind --debug)
+        if debug:
+            raise
+        print(f"{prog}: internal error: {type(e).__name__}: {_one_line(str(e))} (run with --debug for the "
+              "traceback)", file=sys.stderr)
+    return 1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def main(path: str, argv=None) -> dict:
-    """`python SCRIPT [--epochs N ...]`: train the script's model and print its result line."""
-    parser = argparse.ArgumentParser(prog=os.path.basename(path), description=(load_doc(path) or "a graphc training script"))
+    """`python SCRIPT [--epochs N ...]`: train the script's model and print its result line; a failure
+    exits with one line on stderr (see report)."""
+    if os.path.realpath(path) in _LOADING:
+        raise ScriptError(f"{path}: graphc.script.main(__file__) runs while graphc loads the script; call it under "
+                          "`if __name__ == \"__main__\":`")
+    parser = ArgumentParser(prog=os.path.basename(path), description=(load_doc(path) or "a graphc training script"))
     add_train_arguments(parser)
+    parser.add_argument("--debug", action="store_true", help="on failure, show the full traceback")
     args = parser.parse_args(argv)
-    script = load(path)
-    cfg = config_for(script, **{k: getattr(args, k) for k in FIELDS})
-    cfg.fast, cfg.save, cfg.progress = args.fast, args.save, args.progress
-    np.set_printoptions(precision=4, suppress=True)
-    result = train(script, cfg)
-    print(format_result(result))
+    result = {}
+
+    def command() -> int:
+        script = load(path)
+        cfg = config_for(script, **{k: getattr(args, k) for k in FIELDS})
+        cfg.fast, cfg.save, cfg.progress = args.fast, args.save, args.progress
+        np.set_printoptions(precision=4, suppress=True)
+        result.update(train(script, cfg))
+        print(format_result(result))
+        return 0
+
+    status = report(command, args.debug, prog=os.path.basename(path))
+    if status:
+        raise SystemExit(status)
     return result
 
 
 def load_doc(path: str) -> str:
-    with open(path) as f:
-        doc = ast.get_docstring(ast.parse(f.read()))
+    """The first line of a script's docstring ("" when it has none or cannot be parsed: running it will say why)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = ast.get_docstring(ast.parse(f.read()))
+    except (OSError, SyntaxError, ValueError):
+        return ""
     return doc.splitlines()[0] if doc else ""
 
 
+# -- rendering ------------------------------------------------------------------------------------------
 def render_target(script, view: str = "backward", seed: int = 0, rows: int = 4):
     """(tensor(s) to draw, input values) for a script: a training script's loss on `rows` training
     examples, or what a graph script's `build()` (or top-level `loss`) returns with its `values`."""
     if callable(getattr(script, "build", None)):
-        return _guard(script.__file__, script.build), getattr(script, "values", None)
-    if all(callable(getattr(script, n, None)) for n in ("data", "model", "loss")):
-        X, Y = _guard(script.__file__, lambda: script.data(fast=True, seed=seed))["train"]
+        target = _call(script, "build")
+        source = "build()"
+    elif all(callable(getattr(script, n, None)) for n in ("data", "model", "loss")):
+        cfg = SimpleNamespace(fast=True, seed=seed)
+        X, Y = _data(script, cfg)["train"]
+        X, Y = np.asarray(X), np.asarray(Y)
         x = make_input("x", (None,) + X.shape[1:], X.dtype)
         y = make_input("y", (None,) + Y.shape[1:], Y.dtype)
-        model = _guard(script.__file__, lambda: script.model(seed=seed))
+        model = _model(script, cfg)
         model.train()
-        loss = _guard(script.__file__, lambda: script.loss(model(x), y))
+        loss = _loss_fn(script)(_guard(_path(script), lambda: model(x)), y)
         return loss, {"x": X[:rows], "y": Y[:rows]}
-    if hasattr(script, "loss") and not callable(script.loss):
-        return script.loss, getattr(script, "values", None)
-    raise ScriptError("nothing to draw: define data/model/loss (a training script), build(), or a top-level `loss` tensor")
+    elif hasattr(script, "loss") and not callable(script.loss):
+        target, source = script.loss, "the top-level `loss`"
+    else:
+        raise ScriptError(f"{_path(script)}: nothing to draw: define data/model/loss (a training script), "
+                          "build(), or a top-level `loss` tensor")
+    outs = list(target) if isinstance(target, (list, tuple)) else [target]
+    if not outs or not all(isinstance(t, Tensor) for t in outs):
+        raise ScriptError(f"{_path(script)}: {source} must be a graphc tensor or a list of tensors, got "
+                          f"{_kind(target) if not isinstance(target, (list, tuple)) else [_kind(t) for t in outs]}")
+    values = getattr(script, "values", None)
+    if values is not None and not isinstance(values, dict):
+        raise ScriptError(f"{_path(script)}: `values` must be a dict {{input name: array}}, got {_kind(values)}")
+    if view == "values":
+        names = [n.attrs["name"] for n in Graph([as_tensor(t).node for t in outs]).inputs]
+        missing = [n for n in names if n not in _names(values or {})]
+        if missing:
+            raise ScriptError(f"{_path(script)}: the values view computes every node's value, so the script must "
+                              f"define a top-level `values = {{name: array}}` for its inputs {names} (missing: {missing})")
+    return target, values
+
+
+def _names(values: dict) -> set:
+    """The input names a values dict covers (its keys are names or input tensors)."""
+    return {k.node.attrs.get("name") if isinstance(k, Tensor) else k for k in values}
+
+
+def sample_inputs(inputs, given: dict | None = None, rows: int = 4, seed: int = 0) -> dict:
+    """`given`, plus a random array for every other input node: its declared shape with each symbolic
+    (batch) dim bound to `rows`; standard normal floats, zeros for integers and booleans (zeros are
+    always in range as indices or class labels)."""
+    values = dict(given or {})
+    covered = _names(values)
+    rng = np.random.default_rng(seed)
+    for node in inputs:
+        name = node.attrs["name"]
+        if name in covered:
+            continue
+        shape = tuple(d if isinstance(d, (int, np.integer)) else rows for d in node.attrs["shape"])
+        dtype = np.dtype(node.dtype)
+        values[name] = rng.standard_normal(shape).astype(dtype) if dtype.kind in "fc" else np.zeros(shape, dtype)
+    return values
 
 
 def compiled_step(script, target, values):
-    """A NumPy-compiled function of `target` and its parameter gradients, called once on `values`."""
+    """A NumPy-compiled function of `target` and its parameter gradients, called once on `values` (with
+    random arrays for any input the script gives no value for: the drawing shows kernels, not numbers)."""
     outs = list(target) if isinstance(target, (list, tuple)) else [target]
     loss = as_tensor(outs[0])
     params = [Tensor.of(p) for p in Graph([loss.node]).params if p.attrs["var"].trainable]
     if loss.ndim == 0 and params:
         outs = outs + grad(loss, params)
     fn = compile_fn(outs, backend="numpy", cast="same_kind")
-    fn(**(values or {}))
+    fn(**sample_inputs(fn.graph.inputs, values))
     return fn

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import checkpoint, data
 from .compiler import compile as compile_fn
-from .errors import InputError
+from .errors import InputError, NonFiniteError
 from .dsl import argmax, cast, eq, gt, mean, reshape, sum as reduce_sum
 from .dsl import input as make_input
 
@@ -247,7 +247,7 @@ class Trainer:
                 record.update({f"val_{k}": v for k, v in self.evaluate(*validation).items()})
             record["seconds"] = time.perf_counter() - start
             if not math.isfinite(record["loss"]):
-                raise FloatingPointError(f"epoch {epoch}: the training loss is {record['loss']}; "
+                raise NonFiniteError(f"epoch {epoch}: the training loss is {record['loss']}; "
                                          "compile with debug=True (Trainer(debug=True)) to find the first node producing it")
             self.history.records.append(record)
             self.epoch = epoch
@@ -293,15 +293,25 @@ class Trainer:
         """Restore a checkpoint written by save(); before the first fit/evaluate it is applied once the
         steps are built (the optimiser creates its slots then)."""
         if self._signature is None:
-            self._pending_load = path
             meta = checkpoint.read_meta(path)
-            self.epoch = int(meta.get("epoch", 0))
-            self.history = History.from_dict(meta.get("history", {}))
+            self.epoch, self.history = _progress_of(meta, path)
+            self._pending_load = path
             return self
         meta = checkpoint.load(path, self.model, self.optimizer)
-        self.epoch = int(meta.get("epoch", 0))
-        self.history = History.from_dict(meta.get("history", {}))
+        self.epoch, self.history = _progress_of(meta, path)
         return self
+
+
+def _progress_of(meta: dict, path) -> tuple[int, "History"]:
+    """The epoch count and history a Trainer checkpoint's metadata holds, checked."""
+    epoch, history = meta.get("epoch", 0), meta.get("history", {})
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise checkpoint.CheckpointError(f"cannot read checkpoint {str(path)!r}: its epoch count {epoch!r} is not a "
+                                         "non-negative integer")
+    records = history.get("records", []) if isinstance(history, dict) else None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise checkpoint.CheckpointError(f"cannot read checkpoint {str(path)!r}: its training history is malformed")
+    return epoch, History.from_dict(history)
 
 
 class _progress:

@@ -25,6 +25,11 @@ from ..tensor import Param, Tensor
 from . import init as initializers
 from ..errors import ArgumentError, GraphError
 from ..ops.arguments import checked
+from ..ops.registry import current_scope
+
+# every name scope a module has built its nodes in: drawings collapse a large graph to these
+# (one box per layer), not to the graph's outermost scope
+MODULE_SCOPES: set[str] = set()
 
 _call_stack: list["Module"] = []   # the modules being called, outermost (the root of this call) first
 _recorder: list | None = None       # summary(): [depth, module, output] per call while recording
@@ -232,6 +237,7 @@ class Module:
         _call_stack.append(self)
         try:
             with scope(self.path if is_root else self.name):
+                MODULE_SCOPES.add(current_scope())
                 out = self.forward(*args, **kwargs)
         finally:
             _call_stack.pop()

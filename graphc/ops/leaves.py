@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes, shapes
 from ..errors import ArgumentError, DTypeError, ShapeError
-from ..ir import Attrs, Node
+from ..ir import Attrs, Node, identifier
 from .math import cast
 from .registry import Op, as_node, current_scope, make_node, register
 
@@ -106,7 +106,7 @@ class Parameter(Op):
 
     def lower(self, ctx, *, var):
         role = "state" if var.role == "state" else "param"  # optimiser state follows the parameters in the calling convention
-        return ctx.buffer(var.shape, var.dtype, role=role, name="p_" + "".join(c if c.isalnum() else "_" for c in var.name), var=var)
+        return ctx.buffer(var.shape, var.dtype, role=role, name="p_" + identifier(var.name), var=var)
 
 
 class Const(Op):

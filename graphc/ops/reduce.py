@@ -81,6 +81,10 @@ class Mean(Reduce):
     def vjp_label(self, index, out, inputs):
         return f"broadcast({out}) / n"
 
+    def vjp_label_for(self, node, index, out, inputs):
+        count = shapes.prod(node.inputs[0].shape[a] for a in node.attrs["axes"])
+        return f"broadcast({out}) / {count}"
+
 
 class MaxMin(Reduce):
     """max and min: the gradient is split evenly between tied extreme elements."""

@@ -80,6 +80,10 @@ class Op:
         `out` names the output's cotangent (∂L/∂y), `inputs` the operands."""
         return f"vjp of {self.name} w.r.t. input {index}"
 
+    def vjp_label_for(self, node: Node, index: int, out: str, inputs: Sequence[str]) -> str:
+        """vjp_label for one forward `node`, for ops whose formula shows its shapes or attributes."""
+        return self.vjp_label(index, out, inputs)
+
     def lower(self, ctx, *inputs, **attrs):
         """Emit this node's kernels into `ctx` (a graphc.lower.LoweringContext) given the input Views;
         return the View holding the value (a new view of an input's buffer for pure data movement)."""

@@ -222,6 +222,14 @@ class Namer:
                 short.setdefault(n.name, set()).add(n.qualname)
         self._ambiguous = {k for k, v in short.items() if len(v) > 1}
         self._text: dict = {}
+        # unnamed values are numbered per drawing and per op (sum_1, sum_2) in schedule order: small
+        # numbers a reader can find, the same in the forward labels and in the backward formulas
+        self._serial: dict = {}
+        counts: dict[str, int] = {}
+        for n in sorted(nodes, key=lambda n: n.id):
+            if not n.name:
+                counts[n.op.name] = counts.get(n.op.name, 0) + 1
+                self._serial[n] = counts[n.op.name]
 
     def base(self, node) -> str:
         """The user's name (scope-qualified with dots only when the short name is ambiguous), else op_id."""
@@ -229,7 +237,7 @@ class Namer:
             if node.name in self._ambiguous and node.scope:
                 return pretty_name(node.scope.replace("/", ".") + "." + node.name)
             return pretty_name(node.name)
-        return f"{node.op.name}_{node.id}"
+        return f"{node.op.name}_{self._serial.get(node, node.id)}"
 
     def text(self, node) -> str:
         """The node's name in formulas; compound spellings come parenthesised: (y − ŷ)."""

@@ -17,8 +17,9 @@ _REDUCING = ("sum", "reshape", "cast")  # how autodiff brings a broadcast contri
 
 
 def type_text(node) -> str:
-    """Shape for edge labels, prefixed by the dtype when it is not the default float32."""
-    dims = "[" + ",".join(shapes.fmt_dim(d) for d in node.shape) + "]"
+    """Shape for edge labels, prefixed by the dtype when it is not the default float32. Drawings write
+    the batch dim N, as the formulas do (shape=(N,), / N): one notation in a figure."""
+    dims = "[" + ",".join(str(d) for d in node.shape) + "]"
     if node.dtype == dtypes.DEFAULT_FLOAT:
         return dims if node.shape else ""  # a float32 scalar needs no label
     return dtypes.short(node.dtype) + dims
@@ -63,10 +64,10 @@ class Labeller:
         lines = [op]
         if node.name:
             lines.append(self.names.base(node))
-        elif is_formula_op(node):
-            text = self.names.text(node)
-            if not text.startswith(f"{op}_"):
-                lines.append(f"= {unwrap(text)}")
+        elif is_formula_op(node) and not self.names.text(node).startswith(f"{op}_"):
+            lines.append(f"= {unwrap(self.names.text(node))}")
+        else:  # the name the backward formulas use for this value (sum_2 in ∂L/∂sum_2)
+            lines = [self.names.base(node)]
         return lines
 
     # -- backward -----------------------------------------------------------------
@@ -117,7 +118,7 @@ class Labeller:
             f, x = mark
             if not is_formula_op(f):
                 index = next((i for i, inp in enumerate(f.inputs) if inp is x), 0)
-                return f.op.vjp_label(index, self._out_cotangent(f), [self.names.text(i) for i in f.inputs])
+                return f.op.vjp_label_for(f, index, self._out_cotangent(f), [self.names.text(i) for i in f.inputs])
             if node.op.name in _REDUCING:  # an elementwise contribution summed to a broadcast operand's shape
                 src = node
                 while src.op.name in _REDUCING and src.inputs and src.inputs[0] in self.a.backward_set:

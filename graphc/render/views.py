@@ -11,6 +11,7 @@ from .formulas import unwrap
 from .labels import Labeller, summarize, type_text
 from .scene import Group, Scene, html_table
 from ..errors import ArgumentError
+from ..nn.module import MODULE_SCOPES
 
 BLUE, RED, AMBER = "#2563eb", "#b91c1c", "#b45309"
 STYLE = {
@@ -44,6 +45,11 @@ def _path(scope: str) -> tuple:
     return tuple(scope.split("/")) if scope else ()
 
 
+def _module_prefixes(path: tuple) -> list[tuple]:
+    """The prefixes of a scope path that are scopes of nn modules, outermost first."""
+    return [path[:i] for i in range(1, len(path) + 1) if "/".join(path[:i]) in MODULE_SCOPES]
+
+
 class ViewBuilder:
     """Fills a Scene from an Analysis; `values` maps nodes to arrays, `grads` forward nodes to their gradients."""
 
@@ -54,6 +60,37 @@ class ViewBuilder:
         self.grads = grads or {}
         self.targets = set(analysis.targets)
         self.scene = Scene("graphc", rankdir)
+        # collapsing draws one box per layer (see _layer); scopes that are no module's fall back to the
+        # level just below what every such scope shares
+        scopes = [_path(n.scope) for n in analysis.forward if n.scope] + [_path(s) for s in analysis.scope.values() if s]
+        plain = [p for p in scopes if not _module_prefixes(p)]
+        self.depth = 0
+        if plain:
+            while all(len(p) > self.depth + 1 and p[self.depth] == plain[0][self.depth] for p in plain):
+                self.depth += 1
+
+    def _layer(self, path: tuple) -> tuple | None:
+        """The box a node in scope `path` collapses into: its outermost module, or that module's child
+        module when the outermost one is a container (the model itself, an nn.Sequential) — one box per
+        layer, never the whole model as one box."""
+        modules = _module_prefixes(path)
+        if modules:
+            outer = modules[0]
+            inside = "/".join(outer) + "/"
+            is_container = any(m.startswith(inside) for m in MODULE_SCOPES)
+            return modules[1] if is_container and len(modules) > 1 else (None if is_container else outer)
+        return path[:self.depth + 1] if len(path) > self.depth else None
+
+    def _group(self, scope: str, kind: str, prefix: tuple):
+        """The collapse group of a node in `scope` ('fwd' or 'bwd'), registered on first use; None outside layers."""
+        layer = self._layer(_path(scope))
+        if layer is None:
+            return None
+        key = f"{kind}:{'/'.join(layer)}"
+        if key not in self.scene.groups:
+            label = layer[-1] if kind == "fwd" else f"∇ {layer[-1]}"
+            self.scene.groups[key] = Group(label, STYLE["group_" + kind], prefix + layer[:-1])
+        return key
 
     # -- forward ---------------------------------------------------------------------
     def forward(self, prefix: tuple = (), nodes=None):
@@ -61,10 +98,7 @@ class ViewBuilder:
         nodes = self.a.forward if nodes is None else nodes
         for n in nodes:
             kind = _kind(n)
-            top = n.scope.split("/")[0] if n.scope else None
-            group = f"fwd:{top}" if top else None
-            if group and group not in s.groups:
-                s.groups[group] = Group(top, STYLE["group_fwd"], prefix)
+            group = self._group(n.scope, "fwd", prefix)
             attrs = dict(STYLE[kind])
             if n in self.targets:
                 attrs["penwidth"] = "2.5"
@@ -104,10 +138,7 @@ class ViewBuilder:
             if n is a.seed:
                 continue
             scope = a.scope.get(n, "")
-            top = scope.split("/")[0] if scope else None
-            group = f"bwd:{top}" if top else None
-            if group and group not in s.groups:
-                s.groups[group] = Group(f"∇ {top}", STYLE["group_bwd"], prefix)
+            group = self._group(scope, "bwd", prefix)
             attrs = dict(STYLE["const"] if n.op.name == "const" else STYLE["grad"])
             if n in self.targets:
                 attrs.update(penwidth="2.5", fillcolor="#fca5a5")
@@ -115,8 +146,7 @@ class ViewBuilder:
                       prefix + _path(scope), group, attrs)
         if not with_forward:
             for f in sorted(a.reused(), key=lambda n: n.id):
-                top = f.scope.split("/")[0] if f.scope else None
-                group = f"bwd:{top}" if top else None
+                group = self._group(f.scope, "bwd", prefix)
                 kind = _kind(f)
                 style = STYLE["saved"] if kind == "op" else dict(STYLE[kind], fontsize="9")
                 self._add(f, [self.lab.names.text(f)] if kind == "op" else self.lab.forward(f), prefix + _path(f.scope),

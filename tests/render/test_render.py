@@ -98,8 +98,8 @@ def test_forward_view_names_ops_shapes_dtypes_and_scopes():
     by_label = {tuple(v): k for k, v in nodes.items()}
     assert ("sigmoid", "h") in by_label and ("add", "z") in by_label and ("sum", "total") in by_label
     assert ("x",) in by_label and ("w",) in by_label and ("0.5",) in by_label
-    assert "[None,3]" in texts and "[3,2]" in texts and "[None,2]" in texts  # edges carry shapes
-    assert "f64[None,2]" in texts  # and the dtype where it is not float32
+    assert "[N,3]" in texts and "[3,2]" in texts and "[N,2]" in texts  # edges carry shapes (the batch dim N, as in formulas)
+    assert "f64[N,2]" in texts  # and the dtype where it is not float32
     assert "layer1" in texts  # the scope is a cluster
     root = ET.fromstring(svg.encode())
     fills = {}
@@ -222,7 +222,7 @@ def test_mean_error_gradient_never_reads_the_target_but_mse_does():
     assert all(y_node != t for t, h, a in e_err)
     assert any(nodes[t] == ["(y − ŷ)"] for t, h, a in e_mse)  # MSE reuses y − ŷ
     # labels belong to this loss even though hash-consing shares the mean's VJP node with err's
-    assert "∂J/∂(0.5(y − ŷ)²) = broadcast(∂J/∂J) / n" in texts
+    assert "∂J/∂(0.5(y − ŷ)²) = broadcast(∂J/∂J) / N"  # the count averaged over, in the batch notation in texts
 
 
 def test_both_view_links_forward_and_backward():
