@@ -10,7 +10,7 @@ import numpy as np
 from . import shapes
 from .errors import ArgumentError, GraphError, InputError, NonFiniteError
 from .interpreter import run
-from .ir import Graph, toposort, verify
+from .ir import Graph, rich_display, toposort, verify
 from .runtime import CAST_POLICIES, Executable, backend_builder, bind_inputs
 from .tensor import Param, Tensor, as_nodes, as_tensor
 
@@ -109,6 +109,10 @@ class CompiledFunction:
                 raise AttributeError("no program yet: symbolic dims are bound per call, so call the function once first")
             backend.last = backend.specialize({})
         return backend.last.program
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """A notebook draws the compiled kernels after a call, the graph before (graphc.ir.rich_display)."""
+        return rich_display(self)
 
     def __repr__(self):
         specs = ""

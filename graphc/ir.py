@@ -147,8 +147,24 @@ def interpret(graph: "Graph", rule, env: dict | None = None, forget: dict | None
     return env
 
 
+# How notebooks draw graphs, tensors and compiled functions: graphc.render (a layer above) installs
+# a function target -> {mime type: data}; until then, and whenever drawing fails, they show as text.
+display_hook = None
+
+
+def rich_display(target) -> dict:
+    """Jupyter's _repr_mimebundle_ for `target`: a drawing when one can be made, always its text."""
+    bundle = {"text/plain": repr(target)}
+    if display_hook is not None:
+        bundle.update(display_hook(target))
+    return bundle
+
+
 class Graph:
     """An immutable, ordered list of nodes (the schedule) with its inputs, parameters and outputs."""
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return rich_display(self)
 
     def __init__(self, outputs: Sequence[Node], nodes: Sequence[Node] | None = None):
         self.outputs = tuple(outputs)

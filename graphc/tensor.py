@@ -9,7 +9,7 @@ import numpy as np
 
 from . import dtypes, ops, shapes
 from .errors import GraphcError
-from .ir import Node
+from .ir import Node, rich_display
 from .ops.registry import Op, named
 
 # the one handle of each declared node (input, parameter), so that every way of reaching a
@@ -77,6 +77,10 @@ class Tensor:
 
     def __repr__(self):
         return f"Tensor({self.name!r}, op={self.op}, shape={shapes.fmt_shape(self.shape)}, dtype={self.dtype})"
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """A notebook draws the graph that computes this tensor (see graphc.ir.rich_display)."""
+        return rich_display(self)
 
     def __hash__(self):
         return id(self)

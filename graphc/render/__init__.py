@@ -11,6 +11,7 @@ from .. import dtypes
 from ..autodiff import grad
 from ..errors import GraphcError, RenderError
 from ..interpreter import run
+from .. import ir as ir_module
 from ..ir import Graph, Node, toposort
 from ..program import Program
 from ..runtime import bind_inputs
@@ -149,4 +150,28 @@ def _values_and_grads(analysis, values, wrt):
     return node_values, grads
 
 
-__all__ = ["render", "RenderError", "VIEWS"]
+DISPLAY_NODES = 400  # a notebook draws graphs up to this size (collapsed by layer); larger ones show as text
+
+
+def notebook_drawing(target) -> dict:
+    """{'image/svg+xml': svg} for a notebook's display of a Graph, tensor or compiled function; {} when
+    it cannot be drawn (Graphviz missing, too large, nothing to draw): a display never raises."""
+    try:
+        if isinstance(target, Graph):
+            target, size = list(target.outputs), len(target)
+        elif hasattr(target, "backend") and hasattr(target, "graph"):
+            size = len(target.graph)
+            ran = getattr(target.backend, "last", None) is not None
+            target = target if ran else list(target.graph.outputs)
+        else:
+            size = len(toposort(as_nodes([target])))
+        if size > DISPLAY_NODES or (isinstance(target, list) and not target):
+            return {}
+        return {"image/svg+xml": render(target).pipe(format="svg").decode()}
+    except Exception:  # noqa: BLE001 - a notebook display falls back to text, whatever went wrong
+        return {}
+
+
+ir_module.display_hook = notebook_drawing
+
+__all__ = ["render", "RenderError", "VIEWS", "notebook_drawing"]

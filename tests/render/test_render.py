@@ -361,3 +361,49 @@ def test_cli_render_reports_the_scripts_own_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ValueError: my layer is wrong" in err and "in helper" in err and str(script) in err
     assert "graphc/cli.py" not in err and not (tmp_path / "x.svg").exists()
+
+
+# -- what users see first ----------------------------------------------------------------------
+def _cnn_loss():
+    from graphc import nn
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, seed=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 10, seed=2), name="cnn_for_render")
+    x, y = gc.input("x", (None, 1, 8, 8)), gc.input("y", (None,), gc.int64)
+    return model, gc.losses.cross_entropy(model(x), y)
+
+
+def test_a_large_model_collapses_to_one_box_per_layer_never_to_the_whole_model():
+    model, loss = _cnn_loss()
+    dot = gc.render(loss, view="both", collapse=True).source
+    boxes = re.findall(r'label="(∇ )?([\w]+)\\n(\d+) nodes?"', dot)
+    names = {name for _, name, _ in boxes}
+    assert {"conv2d", "batchnorm2d", "maxpool2d", "linear"} <= {n.rstrip("_0123456789") for n in names}, names
+    assert "cnn_for_render" not in names  # the model is the cluster the layers sit in, not one box
+    assert "cnn_for_render" in dot
+
+
+def test_one_batch_notation_and_forward_nodes_carry_the_names_backward_formulas_cite():
+    x = gc.input("x", (None, 3))
+    w = gc.param("w", np.ones((3, 2), np.float32))
+    loss = gc.mean(gc.sum(gc.square(x @ w), axis=1))
+    nodes, edges, texts = parse(gc.render(loss, view="both").svg())
+    joined = " ".join(texts)
+    assert not re.search(r"\bNone\b|/ n\b|\(n,", joined)  # the batch is N everywhere
+    assert "[N,2]" in texts and any("/ N" in t for t in texts)
+    cited = set(re.findall(r"∂L/∂\(?([a-z_]+_\d+)", joined))
+    forward_names = {line for lines in nodes.values() for line in lines}
+    assert cited and cited <= forward_names, (cited, forward_names)
+
+
+def test_tensors_graphs_and_compiled_functions_display_in_notebooks():
+    x = gc.input("x", (None, 3))
+    w = gc.param("w", np.ones((3, 2), np.float32))
+    loss = gc.sum(gc.relu(x @ w))
+    f = gc.compile(loss)
+    for target in (loss, gc.graph(loss), f):
+        bundle = target._repr_mimebundle_()
+        assert bundle["text/plain"] == repr(target)
+        assert bundle["image/svg+xml"].lstrip().startswith(("<?xml", "<svg"))
+    f(x=np.ones((2, 3), np.float32))
+    assert "gemm" in f._repr_mimebundle_()["image/svg+xml"].lower()  # after a call: the compiled kernels
