@@ -7,8 +7,9 @@ Inputs are standardised with one mean and std over all training pixels (see _dig
 
 Run: python examples/digits_cnn.py [--fast] [--epochs N] [--lr LR] [--seed S] [--save PATH]
   or graphc train examples/digits_cnn.py ...   (graphc eval/render use data, model and loss below)
-Full mode (seed 0): 0.997 test accuracy, early stopping after 47 epochs, about 20 s on two cores;
---fast: a fifth of the data and 3 epochs.
+Full mode (seed 0), measured 2026-12-03 on two AMD EPYC cores with the NumPy backend: test accuracy
+0.9944, early stopping after 50 epochs (best epoch 40), 24 s of training; --fast: a fifth of the
+data and 3 epochs.
 """
 import os
 import sys
