@@ -11,6 +11,7 @@ from . import shapes
 from .errors import ArgumentError, GraphError, InputError, NonFiniteError
 from .interpreter import run
 from .ir import Graph, rich_display, toposort, verify
+from .pipeline import LEVELS
 from .runtime import CAST_POLICIES, Executable, backend_builder, bind_inputs
 from .tensor import Param, Tensor, as_nodes, as_tensor
 
@@ -36,7 +37,10 @@ class ReferenceBackend:
 class CompiledFunction:
     """A callable over keyword inputs that returns the outputs and then applies the updates in place."""
 
-    def __init__(self, outputs, updates: dict | None, backend: str, cast: str, debug: bool, inputs=None):
+    def __init__(self, outputs, updates: dict | None, backend: str, cast: str, debug: bool, inputs=None,
+                 optimize: int = 2, dump: str | None = None):
+        if isinstance(optimize, bool) or optimize not in LEVELS:
+            raise ArgumentError(f"compile: optimize must be one of {LEVELS}, got {optimize!r}")
         if not isinstance(outputs, (Tensor, list, tuple)):
             raise ArgumentError(f"compile: outputs must be a tensor or a list of tensors, got {type(outputs).__name__}"
                                 + (" (pass [] to compile updates alone)" if outputs is None else ""))
@@ -63,7 +67,9 @@ class CompiledFunction:
         if backend == "reference":
             self.backend = ReferenceBackend(self.graph, self.n_outputs, self.updates, debug=debug)
         else:
-            self.backend = Executable(self.graph, self.n_outputs, self.updates, backend_builder(backend), debug=debug)
+            self.backend = Executable(self.graph, self.n_outputs, self.updates, backend_builder(backend), debug=debug,
+                                      optimize=optimize, dump=dump)
+        self.optimize = optimize
 
     @property
     def input_names(self) -> list[str]:
@@ -110,6 +116,13 @@ class CompiledFunction:
             backend.last = backend.specialize({})
         return backend.last.program
 
+    def report(self) -> list[dict]:
+        """What each compiler stage did for the most recent call's shape binding (or static shapes):
+        one dict per stage, in pipeline order (graphc.pipeline): nodes before/after and rewrites by
+        rule for graph passes, kernels for Program passes, and for the memory plan the bytes of the
+        temporaries unplanned, planned and the peak-live lower bound."""
+        return [dict(entry) for entry in self.program.report]
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         """A notebook draws the compiled kernels after a call, the graph before (graphc.ir.rich_display)."""
         return rich_display(self)
@@ -154,7 +167,7 @@ def _check_updates(updates: dict) -> list:
 
 
 def compile(outputs, updates: dict | None = None, backend: str = "numpy", cast: str = "safe", debug: bool = False,
-            inputs=None):
+            inputs=None, optimize: int = 2, dump: str | None = None):
     """Compile `outputs` (a tensor or a list) and optional `updates` {param: new value tensor}.
 
     The result is called with the graph's inputs by keyword; it returns the outputs' values and
@@ -165,5 +178,9 @@ def compile(outputs, updates: dict | None = None, backend: str = "numpy", cast: 
     debug: check every value for NaN/Inf and name the first node that produced one.
     inputs: extra gc.inputs the function takes although no output reads their values (for
     example the batch input that a gradient's shape depends on).
+    optimize: 2 (the default) runs every pass of graphc.pipeline (graph rewrites, Program passes,
+    the planned arena); 1 only the graph rewrites; 0 none (the unoptimised program, the oracle).
+    dump: a directory to write, per shape binding, every stage's listing and its diff against the
+    stage before (the environment variable GRAPHC_DUMP does the same for scripts).
     """
-    return CompiledFunction(outputs, updates, backend, cast, debug, inputs)
+    return CompiledFunction(outputs, updates, backend, cast, debug, inputs, optimize, dump)

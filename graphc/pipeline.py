@@ -1,43 +1,86 @@
 """The compiler's pipeline, in one place: graph passes -> lowering -> Program passes -> memory plan.
 
-Each stage is a named pure function; `verify` runs after every stage in debug mode (and in the
-test suite), naming the stage that broke an invariant. The pass lists are empty until the
-optimiser fills them; the memory plan today lays temporaries out one after another.
+`stages(optimize)` is the whole list a reader needs: optimize=0 runs no pass (the unoptimised
+Program, every test's oracle and a teacher's starting picture), 1 the graph rewrites, 2 (the
+default) also the Program passes and the planned arena. Each stage is a named pure function;
+`verify` runs after every stage in debug mode (and in the test suite), naming the stage that broke
+an invariant. Every stage's effect is recorded on the Program (`program.report`), and with
+`dump=DIR` (or GRAPHC_DUMP) each stage's listing and its diff against the previous one are written.
 """
 from __future__ import annotations
+
+import difflib
+import os
 
 from .errors import GraphError
 from .ir import Graph, verify as verify_graph
 from .lower import lower
+from .passes import layout_sequential, plan_memory, plan_report
 from .program import Program
 from .program_verify import verify as verify_program
 
-GRAPH_PASSES: list = []     # Graph -> Graph
-PROGRAM_PASSES: list = []   # Program -> Program
-ARENA_ALIGNMENT = 64        # bytes: every temporary starts on a cache line (and a SIMD register's alignment)
+GRAPH_PASSES: list = []     # Graph -> Graph, at optimize >= 1 (filled by the graph-rewrite passes)
+PROGRAM_PASSES: list = []   # Program -> Program, at optimize >= 2 (fusion)
+LEVELS = (0, 1, 2)
 
 
-def layout_sequential(program: Program) -> Program:
-    """Give every temporary its own aligned arena range, in schedule order (no reuse yet)."""
-    offset = 0
-    for b in program.temporaries:
-        b.offset = offset
-        offset += -(-b.nbytes // ARENA_ALIGNMENT) * ARENA_ALIGNMENT
+def stages(optimize: int) -> tuple[list, list, object]:
+    """(graph passes, Program passes, memory plan) that `optimize` runs."""
+    if optimize not in LEVELS:
+        raise GraphError(f"optimize must be one of {LEVELS}, got {optimize!r}")
+    return (list(GRAPH_PASSES) if optimize >= 1 else [], list(PROGRAM_PASSES) if optimize >= 2 else [],
+            plan_memory if optimize >= 2 else layout_sequential)
+
+
+def compile_program(graph: Graph, bindings: dict, n_outputs: int, updates: list, debug: bool = False,
+                    optimize: int = 2, dump: str | None = None) -> Program:
+    """The Program of `graph` for one shape binding: its first n_outputs outputs are results, the rest
+    are the new values of `updates` [(Variable, node)]."""
+    graph_passes, program_passes, memory_plan = stages(optimize)
+    dump = dump or os.environ.get("GRAPHC_DUMP") or None
+    trail = _Trail(dump, bindings)
+    trail.record("input graph", str(graph) if dump else "", {"nodes": len(graph)})
+    for graph_pass in graph_passes:
+        before = len(graph)
+        graph = _checked(graph_pass.__name__, graph_pass(graph), verify_graph, debug)
+        stats = dict(getattr(graph, "pass_stats", {}) or {})
+        trail.record(graph_pass.__name__, str(graph) if dump else "", {"nodes_before": before, "nodes_after": len(graph), **stats})
+    program = _checked("lower", lower(graph, bindings, n_outputs, updates), verify_program, True)
+    trail.record("lower", str(program) if dump else "", {"kernels": len(program.kernels), "buffers": len(program.buffers)})
+    for program_pass in program_passes:
+        before = len(program.kernels)
+        program = _checked(program_pass.__name__, program_pass(program), verify_program, debug)
+        trail.record(program_pass.__name__, str(program) if dump else "", {"kernels_before": before, "kernels_after": len(program.kernels)})
+    program = _checked(memory_plan.__name__, memory_plan(program), verify_program, debug)
+    trail.record(memory_plan.__name__, str(program) if dump else "", plan_report(program).as_dict())
+    program.report = trail.entries
     return program
 
 
-MEMORY_PLAN = layout_sequential
+class _Trail:
+    """Each stage's effect (for fn.report()) and, with a dump directory, its listing and diff."""
 
+    def __init__(self, directory: str | None, bindings: dict):
+        self.directory, self.entries, self.previous = directory, [], None
+        if directory:
+            suffix = "_".join(f"{k}{v}" for k, v in sorted(bindings.items())) or "static"
+            self.directory = os.path.join(directory, suffix)
+            os.makedirs(self.directory, exist_ok=True)
 
-def compile_program(graph: Graph, bindings: dict, n_outputs: int, updates: list, debug: bool = False) -> Program:
-    """The Program of `graph` for one shape binding: its first n_outputs outputs are results, the rest
-    are the new values of `updates` [(Variable, node)]."""
-    for graph_pass in GRAPH_PASSES:
-        graph = _checked(graph_pass.__name__, graph_pass(graph), verify_graph, debug)
-    program = _checked("lower", lower(graph, bindings, n_outputs, updates), verify_program, True)
-    for program_pass in PROGRAM_PASSES:
-        program = _checked(program_pass.__name__, program_pass(program), verify_program, debug)
-    return _checked(MEMORY_PLAN.__name__, MEMORY_PLAN(program), verify_program, debug)
+    def record(self, stage: str, listing: str, stats: dict):
+        self.entries.append({"stage": stage, **stats})
+        if not self.directory:
+            return
+        index = len(self.entries) - 1
+        base = os.path.join(self.directory, f"{index:02d}_{stage.replace(' ', '_')}")
+        with open(base + ".txt", "w") as f:
+            f.write(listing)
+        if self.previous is not None:
+            diff = difflib.unified_diff(self.previous[1].splitlines(True), listing.splitlines(True),
+                                        fromfile=self.previous[0], tofile=stage)
+            with open(base + ".diff", "w") as f:
+                f.writelines(diff)
+        self.previous = (stage, listing)
 
 
 def _checked(stage: str, result, verify, enabled: bool):

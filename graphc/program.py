@@ -414,6 +414,7 @@ class Program:
     inputs: dict = field(default_factory=dict)     # input name -> Buffer
     outputs: list = field(default_factory=list)    # (Buffer, shape)
     bindings: dict = field(default_factory=dict)
+    report: list = field(default_factory=list)     # what each pipeline stage did (graphc.pipeline)
 
     @property
     def externals(self) -> list[Buffer]:

@@ -181,8 +181,10 @@ class Executable:
     Programs are concrete per binding, so every new batch size compiles once more (a ragged last
     batch compiles a second specialization); `bindings` lists those built so far."""
 
-    def __init__(self, graph, n_outputs: int, updates: list, builder, debug: bool = False):
+    def __init__(self, graph, n_outputs: int, updates: list, builder, debug: bool = False, optimize: int = 2,
+                 dump: str | None = None):
         self.graph, self.n_outputs, self.updates, self.builder, self.debug = graph, n_outputs, updates, builder, debug
+        self.optimize, self.dump = optimize, dump
         self.cache: dict[tuple, Specialization] = {}
         self.last: Specialization | None = None
         self._lock = threading.Lock()
@@ -202,7 +204,8 @@ class Executable:
             with self._lock:
                 spec = self.cache.get(key)
                 if spec is None:
-                    program = compile_program(self.graph, bindings, self.n_outputs, self.updates, debug=self.debug)
+                    program = compile_program(self.graph, bindings, self.n_outputs, self.updates, debug=self.debug,
+                                              optimize=self.optimize, dump=self.dump)
                     spec = self.cache[key] = Specialization(program, self.builder, self.debug, self.graph.inputs)
         return spec
 

@@ -39,8 +39,9 @@ from .runtime import available_backends
 from .tensor import Tensor, as_tensor
 from .train import Trainer
 
-FIELDS = ("epochs", "batch_size", "lr", "optimizer", "patience", "seed", "backend")
-BASE_DEFAULTS = dict(epochs=10, batch_size=32, lr=1e-3, optimizer="adam", patience=None, seed=0, backend="numpy")
+FIELDS = ("epochs", "batch_size", "lr", "optimizer", "patience", "seed", "backend", "optimize")
+BASE_DEFAULTS = dict(epochs=10, batch_size=32, lr=1e-3, optimizer="adam", patience=None, seed=0, backend="numpy",
+                     optimize=2)
 OPTIMIZERS = {"sgd": optim.SGD, "momentum": optim.Momentum, "nesterov": optim.Nesterov, "adagrad": optim.AdaGrad,
               "rmsprop": optim.RMSProp, "adam": optim.Adam, "adamw": optim.AdamW}
 SPLITS = ("train", "val", "test")
@@ -133,6 +134,7 @@ _RULES = {  # field: (accepts a value, what is expected)
     "lr": (_positive_number, "a positive finite number"),
     "optimizer": (lambda v: isinstance(v, str) and v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
     "backend": (lambda v: isinstance(v, str) and v in available_backends(), "an available backend"),
+    "optimize": (lambda v: not isinstance(v, bool) and v in (0, 1, 2), "0, 1 or 2"),
 }
 
 
@@ -254,7 +256,7 @@ def build(script, cfg):
                               "docstring), and no `run`")
     datasets = _data(script, cfg)
     model = _model(script, cfg)
-    trainer = Trainer(model, _loss_fn(script), make_optimizer(script, model, cfg), backend=cfg.backend,
+    trainer = Trainer(model, _loss_fn(script), make_optimizer(script, model, cfg), backend=cfg.backend, optimize=cfg.optimize,
                       threshold=getattr(script, "THRESHOLD", 0.5), accuracy=getattr(script, "ACCURACY", True))
     return trainer, datasets
 
@@ -314,6 +316,8 @@ def add_train_arguments(p: argparse.ArgumentParser):
     p.add_argument("--seed", type=field_type("seed", int))
     p.add_argument("--backend", type=field_type("backend", str), help="numpy (default), reference, or another "
                    "available backend (see `graphc info`)")
+    p.add_argument("--optimize", type=field_type("optimize", int), help="compiler passes: 2 (default: all), 1 (graph "
+                   "rewrites only) or 0 (none; the unoptimised program)")
     p.add_argument("--fast", action="store_true", help="a small, quick run (smoke tests)")
     p.add_argument("--save", type=output_path_type, help="write the trained parameters and optimiser state to this .npz")
     p.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bar")

@@ -97,9 +97,10 @@ class Trainer:
     `gc.compile` call keeps its strict cast='safe' rule."""
 
     def __init__(self, model, loss_fn, optimizer, *, backend: str = "numpy", accuracy: bool = True,
-                 threshold: float = 0.5, debug: bool = False):
+                 threshold: float = 0.5, debug: bool = False, optimize: int = 2):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.backend, self.accuracy, self.threshold, self.debug = backend, accuracy, threshold, debug
+        self.optimize = optimize  # gc.compile's optimisation level for every step it compiles
         self.history = History()
         self.epoch = 0  # epochs completed, across fit() calls and resumptions
         self._step = self._eval = self._predict = None
@@ -122,13 +123,15 @@ class Trainer:
         outputs = [loss] + ([self._correct(out, y)] if self.accuracy else [])
         updates = dict(self.optimizer.updates(loss))
         updates.update(self.model.state_updates())
-        step = compile_fn(outputs, updates=updates, backend=self.backend, debug=self.debug, cast="same_kind")
+        step = compile_fn(outputs, updates=updates, backend=self.backend, debug=self.debug, cast="same_kind",
+                          optimize=self.optimize)
         self._step = self.optimizer.wrap(step) if hasattr(self.optimizer, "wrap") else step
         self.model.eval()
         out_e = self.model(x)
         self._eval = compile_fn([self.loss_fn(out_e, y)] + ([self._correct(out_e, y)] if self.accuracy else []),
-                                backend=self.backend, debug=self.debug, cast="same_kind")
-        self._predict = compile_fn(out_e, backend=self.backend, cast="same_kind")
+                                backend=self.backend, debug=self.debug, cast="same_kind",
+                                optimize=self.optimize)
+        self._predict = compile_fn(out_e, backend=self.backend, cast="same_kind", optimize=self.optimize)
         self.model.train()
         self._signature = signature
         if self._pending_load is not None:

@@ -1,0 +1,4 @@
+"""The optimiser's passes: graph rewrites before lowering, Program passes and the memory plan after."""
+from .memory import MemoryReport, aligned, layout_sequential, lifetimes, plan_memory, plan_report
+
+__all__ = ["MemoryReport", "aligned", "layout_sequential", "lifetimes", "plan_memory", "plan_report"]
