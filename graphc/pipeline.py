@@ -15,11 +15,11 @@ import os
 from .errors import GraphError
 from .ir import Graph, verify as verify_graph
 from .lower import lower
-from .passes import layout_sequential, plan_memory, plan_report
+from .passes import layout_sequential, plan_memory, plan_report, simplify
 from .program import Program
 from .program_verify import verify as verify_program
 
-GRAPH_PASSES: list = []     # Graph -> Graph, at optimize >= 1 (filled by the graph-rewrite passes)
+GRAPH_PASSES: list = [simplify]  # Graph -> Graph, at optimize >= 1
 PROGRAM_PASSES: list = []   # Program -> Program, at optimize >= 2 (fusion)
 LEVELS = (0, 1, 2)
 
@@ -45,6 +45,8 @@ def compile_program(graph: Graph, bindings: dict, n_outputs: int, updates: list,
         graph = _checked(graph_pass.__name__, graph_pass(graph), verify_graph, debug)
         stats = dict(getattr(graph, "pass_stats", {}) or {})
         trail.record(graph_pass.__name__, str(graph) if dump else "", {"nodes_before": before, "nodes_after": len(graph), **stats})
+        # a pass keeps the outputs in order: the update values are the outputs after the results
+        updates = [(var, node) for (var, _), node in zip(updates, graph.outputs[n_outputs:])]
     program = _checked("lower", lower(graph, bindings, n_outputs, updates), verify_program, True)
     trail.record("lower", str(program) if dump else "", {"kernels": len(program.kernels), "buffers": len(program.buffers)})
     for program_pass in program_passes:

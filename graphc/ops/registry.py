@@ -202,6 +202,16 @@ def _interned(op: Op, inputs, attrs: Attrs, shape, dtype, name, where) -> Node:
     return node
 
 
+def rebuilt(node: Node, inputs: Sequence[Node]) -> Node:
+    """`node`'s op, attributes, name and scope over new inputs, hash-consed (so rewriting also merges
+    equal nodes): the builder of the graph passes. The op's rules are checked again."""
+    if len(inputs) == len(node.inputs) and all(a is b for a, b in zip(inputs, node.inputs)):
+        return node
+    shape, dtype = node.op.infer(list(inputs), node.attrs)
+    shape = tuple(shapes.simplify_dim(d) for d in shape)
+    return _interned(node.op, list(inputs), node.attrs, shape, dtype, node.name, node.scope)
+
+
 def named(node: Node, name: str) -> Node:
     """`node` under the user name `name` (in its own scope), for listings, renderings and errors.
 

@@ -1,4 +1,5 @@
 """The optimiser's passes: graph rewrites before lowering, Program passes and the memory plan after."""
 from .memory import MemoryReport, aligned, layout_sequential, lifetimes, plan_memory, plan_report
+from .rewrite import RULES, simplify
 
-__all__ = ["MemoryReport", "aligned", "layout_sequential", "lifetimes", "plan_memory", "plan_report"]
+__all__ = ["MemoryReport", "RULES", "aligned", "layout_sequential", "lifetimes", "plan_memory", "plan_report", "simplify"]

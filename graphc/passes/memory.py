@@ -98,5 +98,5 @@ def plan_report(program: Program) -> MemoryReport:
     for d in delta:
         running += d
         peak = max(peak, running)
-    return MemoryReport(unplanned=sum(aligned(b.nbytes) for b in program.temporaries), planned=program.arena_bytes,
+    return MemoryReport(unplanned=sum(aligned(b.nbytes) for b in program.temporaries), planned=aligned(program.arena_bytes),
                         lower_bound=peak, temporaries=len(program.temporaries))
