@@ -153,7 +153,8 @@ def child(args) -> int:
     wls = workloads.select(args.workload)
     backends, skipped = _graphc_backends(args.backend)
     impls = [("numpy", "peer", numpy_ref.build)]
-    for b in backends:
+    for b in backends:  # the optimiser's effect side by side: optimize=0 (no pass) next to the default 2
+        impls.append((f"graphc[{b},O0]", "graphc", _graphc_builder(b, 0)))
         impls.append((f"graphc[{b}]", "graphc", _graphc_builder(b)))
     wanted = [] if args.peers in ("none", "numpy") else ALL_PEERS if args.peers == "all" else \
         [p.strip() for p in args.peers.split(",") if p.strip() not in ("numpy", "")]
@@ -218,10 +219,10 @@ def _graphc_backends(spec: str):
     return names, {}
 
 
-def _graphc_builder(backend: str):
+def _graphc_builder(backend: str, optimize: int = 2):
     from .workloads import GraphcRunner
 
-    return lambda wl, params, data: GraphcRunner(wl, params, data, backend)
+    return lambda wl, params, data: GraphcRunner(wl, params, data, backend, optimize)
 
 
 def main(argv=None) -> int:

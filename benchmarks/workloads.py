@@ -186,7 +186,7 @@ class GraphcRunner:
 
     mem_method = "tracemalloc"
 
-    def __init__(self, wl: Workload, params: dict, data: dict, backend: str):
+    def __init__(self, wl: Workload, params: dict, data: dict, backend: str, optimize: int = 2):
         import graphc as gc
 
         F = GraphcOps()
@@ -196,9 +196,9 @@ class GraphcRunner:
             loss_t = loss(F, wl, self.p, x)
             grads = gc.grad(loss_t, list(self.p.values()))
             updates = {p: p - LR * g for p, g in zip(self.p.values(), grads)}
-            self.fn = gc.compile(loss_t, updates=updates, backend=backend)
+            self.fn = gc.compile(loss_t, updates=updates, backend=backend, optimize=optimize)
         else:
-            self.fn = gc.compile(logits(F, wl, self.p, x), backend=backend)
+            self.fn = gc.compile(logits(F, wl, self.p, x), backend=backend, optimize=optimize)
         self.data = data
 
     def step(self):

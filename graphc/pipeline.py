@@ -15,12 +15,12 @@ import os
 from .errors import GraphError
 from .ir import Graph, verify as verify_graph
 from .lower import lower
-from .passes import layout_sequential, plan_memory, plan_report, simplify
+from .passes import donate_updates, layout_sequential, plan_memory, plan_report, simplify
 from .program import Program
 from .program_verify import verify as verify_program
 
 GRAPH_PASSES: list = [simplify]  # Graph -> Graph, at optimize >= 1
-PROGRAM_PASSES: list = []   # Program -> Program, at optimize >= 2 (fusion)
+PROGRAM_PASSES: list = [donate_updates]  # Program -> Program, at optimize >= 2
 LEVELS = (0, 1, 2)
 
 
