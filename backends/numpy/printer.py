@@ -16,7 +16,8 @@ from graphc.program import Chain, Gather, Gemm, Loop, Program, View
 from .spelling import BodyPrinter, number
 
 _REDUCE = {"add": "np.add", "mul": "np.multiply", "max": "np.maximum", "min": "np.minimum"}
-SMALL_REDUCTION = 16  # reductions over at most this many points are printed as elementwise combines
+SMALL_REDUCTION = 16  # reductions over at most this many points may be printed as elementwise combines,
+UNROLL_MIN_RESULTS_PER_TAP = 16  # when each combine then covers at least this many results per tap
 ONE_HOT_LIMIT = 1 << 22  # a scatter-add into an n-row table from m indices is a product when n·m is at most this
 
 
@@ -189,7 +190,10 @@ class ModulePrinter:
         kept = self.view(View(store.buffer, tuple(1 if a in reduced else d for a, d in enumerate(k.domain)), store.strides,
                               store.offset))
         taps = int(np.prod([k.domain[a] for a in reduced]))
-        if 1 < taps <= SMALL_REDUCTION:  # a few window taps: elementwise combines beat a strided ufunc.reduce
+        results = int(np.prod([d for a, d in enumerate(k.domain) if a not in reduced]))
+        # a few window taps over many results: one elementwise combine per tap beats a ufunc.reduce that
+        # iterates a tiny inner axis per result; few results (a softmax row sum): one reduce call is cheaper
+        if 1 < taps <= SMALL_REDUCTION and results >= UNROLL_MIN_RESULTS_PER_TAP * taps:
             if not value.isidentifier():
                 name = self.fresh()
                 pre = pre + [f"{name} = {value}"]
