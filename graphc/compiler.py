@@ -12,7 +12,7 @@ from .errors import ArgumentError, GraphError, InputError, NonFiniteError
 from .interpreter import run
 from .ir import Graph, rich_display, toposort, verify
 from .pipeline import LEVELS
-from .runtime import CAST_POLICIES, Executable, backend_builder, bind_inputs
+from .runtime import CAST_POLICIES, Executable, InputPlan, backend_builder
 from .tensor import Param, Tensor, as_nodes, as_tensor
 
 
@@ -64,6 +64,7 @@ class CompiledFunction:
         if dup:
             raise GraphError(f"the graph has several inputs named {dup}; input names must be unique")
         self.backend_name, self.cast, self.debug = backend, cast, debug
+        self._inputs = InputPlan(self.graph.inputs)
         if backend == "reference":
             self.backend = ReferenceBackend(self.graph, self.n_outputs, self.updates, debug=debug)
         else:
@@ -79,7 +80,7 @@ class CompiledFunction:
         if positional:
             raise InputError(f"pass inputs by name: f({', '.join(f'{n}=...' for n in self.input_names)}); "
                              f"got {len(positional)} positional argument(s)")
-        arrays, bindings = bind_inputs(self.graph.inputs, inputs, cast=self.cast)
+        arrays, bindings = self._inputs.bind(inputs, self.cast)
         if self.debug:  # a NaN or Inf that arrives in an input is the input's, not the first node's that reads it
             for node, array in arrays.items():
                 if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
