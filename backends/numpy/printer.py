@@ -167,6 +167,13 @@ class ModulePrinter:
         colliding = tuple(a for a in k.reduce if a not in reduced)
         pre, value = body.value()
         if colliding:  # e.g. the kernel taps of a fold: one accumulation per combination of their indices
+            # loop over the fewest index combinations that leave a collision-free (injective) store:
+            # a fold loops over its kernel taps, each tap one strided vector add over every window
+            options = [c for r in range(len(colliding) + 1) for c in itertools.combinations(colliding, r)
+                       if _injective([k.domain[a] for a in range(len(k.domain)) if a not in c],
+                                     [store.strides[a] for a in range(len(k.domain)) if a not in c])]
+            if options:
+                colliding = min(options, key=lambda c: (int(np.prod([k.domain[a] for a in c])), c))
             rest = [a for a in range(len(k.domain)) if a not in colliding]
             if not _injective([k.domain[a] for a in rest], [store.strides[a] for a in rest]) or reduced:
                 ufunc = _REDUCE[k.combine]
