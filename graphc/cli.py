@@ -29,11 +29,14 @@ def _eval(args) -> int:
 def _render(args) -> int:
     module = scripts.load(args.script)
     target, values = scripts.render_target(module, view=args.view, seed=args.seed or 0)
-    if args.view == "compiled":
+    if args.view in ("compiled", "memory"):
         target = scripts.compiled_step(module, target, values)
     out = args.output or f"{os.path.splitext(os.path.basename(args.script))[0]}_{args.view}.svg"
-    render(target, view=args.view, values=values if args.view == "values" else None, path=out,
-           collapse={"auto": "auto", "yes": True, "no": False}[args.collapse])
+    if args.view == "memory":
+        render(target, view="memory", path=out)
+    else:
+        render(target, view=args.view, values=values if args.view == "values" else None, path=out,
+               collapse={"auto": "auto", "yes": True, "no": False}[args.collapse])
     print(f"wrote {out}")
     return 0
 
@@ -76,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
                        "script (one defining `build()` returning tensors, or a top-level `loss`; the values view "
                        "also needs a top-level `values = {input name: array}`).")
     r.add_argument("script")
-    r.add_argument("--view", default="backward", choices=["forward", "backward", "both", "values", "compiled"])
+    r.add_argument("--view", default="backward", choices=["forward", "backward", "both", "values", "compiled", "memory"])
     r.add_argument("-o", "--output", type=scripts.path_type,
                    help="output file: .svg, .png, .pdf or .dot (default: SCRIPT_VIEW.svg)")
     r.add_argument("--collapse", default="auto", choices=["auto", "yes", "no"], help="draw each module as one node")

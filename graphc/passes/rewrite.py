@@ -93,6 +93,50 @@ def _where_constant(node):
     return pick if pick is not None and _same_type(pick, node) else None
 
 
+def _box(node):
+    """(starts, stops) of an unslice with unit steps, else None."""
+    if node.op.name != "unslice" or any(s != 1 for s in node.attrs["steps"]):
+        return None
+    return tuple(node.attrs["starts"]), tuple(node.attrs["stops"])
+
+
+def _adjacent_unslices(node):
+    """unslice(a, R) + unslice(b, S) with R and S side by side along one axis -> unslice(concat(a, b), R ∪ S).
+
+    The gradients of x[:, t] for every t of an unrolled RNN become one concatenation, not T buffers of
+    x's full size summed one after another (each element is one gradient plus zeros, so nothing rounds)."""
+    a, b = node.inputs
+    ra, rb = _box(a), _box(b)
+    if ra is None or rb is None or a.dtype != b.dtype or not _same_type(a, b):
+        return None
+    eq = shapes.dims_equal
+    differ = [k for k in range(a.ndim) if not (eq(ra[0][k], rb[0][k]) and eq(ra[1][k], rb[1][k]))]
+    if len(differ) != 1:
+        return None
+    k = differ[0]
+    if eq(ra[1][k], rb[0][k]):
+        first, second, rf, rs = a, b, ra, rb
+    elif eq(rb[1][k], ra[0][k]):
+        first, second, rf, rs = b, a, rb, ra
+    else:
+        return None
+    pieces = []
+    for part in (first.inputs[0], second.inputs[0]):  # concatenations along the same axis flatten
+        pieces += list(part.inputs) if part.op.name == "concat" and part.attrs["axis"] == k else [part]
+    joined = REGISTRY["concat"](*pieces, axis=k)
+    stops = rf[1][:k] + (rs[1][k],) + rf[1][k + 1:]
+    return REGISTRY["unslice"](joined, shape=a.attrs["shape"], starts=rf[0], stops=stops, steps=a.attrs["steps"])
+
+
+def _whole_unslice(node):
+    """An unslice that covers its whole shape is its input."""
+    box = _box(node)
+    x = node.inputs[0]
+    if box is None or not all(s == 0 for s in box[0]) or not _same_type(x, node):
+        return None
+    return x if all(shapes.dims_equal(b, d) for b, d in zip(box[1], node.shape)) else None
+
+
 RULES = [
     ("mul_by_one", ("mul",), _mul_one),
     ("add_zero", ("add",), _add_zero),
@@ -104,6 +148,8 @@ RULES = [
     ("reshape_to_own_shape", ("reshape",), _to_own_shape),
     ("broadcast_to_own_shape", ("broadcast_to",), _to_own_shape),
     ("where_constant_condition", ("where",), _where_constant),
+    ("adjacent_unslices_concat", ("add",), _adjacent_unslices),
+    ("whole_unslice", ("unslice",), _whole_unslice),
 ]
 _BY_OP: dict[str, list] = {}
 for _rule in RULES:

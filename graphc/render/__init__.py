@@ -18,10 +18,11 @@ from ..runtime import bind_inputs
 from ..tensor import as_nodes
 from .analysis import Analysis
 from .compiled import compiled_scene, program_of
+from .memory import memory_figure
 from .output import GraphcDigraph, write
 from .views import build
 
-VIEWS = ("forward", "backward", "both", "values", "compiled")
+VIEWS = ("forward", "backward", "both", "values", "compiled", "memory")
 COLLAPSE_AUTO = 120  # drawings with more nodes than this collapse each module to one node under collapse="auto"
 
 
@@ -35,7 +36,9 @@ def render(target, view: str | None = None, values: dict | None = None, *, wrt=N
         (each gradient node with the local derivative it applies; the seed ∂L/∂L = 1 on top;
         reused forward values on dashed blue edges); 'both' (side by side); 'values' (the forward
         graph with each node's value and gradient, computed by the reference interpreter from
-        `values`); 'compiled' (a compiled function's kernels and buffers, after a call).
+        `values`); 'compiled' (a compiled function's kernels and buffers, after a call); 'memory'
+        (a compiled function's arena: each temporary over the kernels it is live, a matplotlib
+        Figure, written to `path` when given).
         Default: 'compiled' for a compiled function, 'backward' for gradients, 'both' for
         [loss, *gradients], else 'forward'.
     values: {input name or tensor: array}: annotate nodes with their values ('values' view: required
@@ -50,6 +53,8 @@ def render(target, view: str | None = None, values: dict | None = None, *, wrt=N
     if view is not None and view not in VIEWS:
         raise RenderError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     is_compiled = isinstance(target, Program) or (hasattr(target, "backend") and hasattr(target, "graph"))
+    if view == "memory":  # a matplotlib Figure, not a Graphviz drawing
+        return memory_figure(program_of(target), path)
     if view == "compiled" or (view is None and is_compiled):
         scene = compiled_scene(program_of(target), rankdir)
     else:

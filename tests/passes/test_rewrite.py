@@ -62,3 +62,20 @@ def test_rewritten_steps_compute_what_optimize_0_computes_including_inf_and_nan(
     f(x=data)
     stage = next(e for e in f.report() if e["stage"] == "simplify")
     assert stage["nodes_after"] < stage["nodes_before"] and stage["rewrites"]
+
+
+@pytest.mark.parametrize("steps", [4, 9])
+def test_the_slice_gradients_of_an_unrolled_loop_become_one_concatenation(steps):
+    x = gc.input("x", (None, steps, 3))
+    w = gc.param("w", np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3))
+    h = gc.tanh(x[:, 0] @ w)
+    for t in range(1, steps):
+        h = gc.tanh(x[:, t] @ w + h)
+    loss = gc.sum(h * h)
+    g = gc.grad(loss, x)
+    f0, f1 = gc.compile([g], optimize=0), gc.compile([g], optimize=1)
+    data = np.random.default_rng(steps).normal(size=(2, steps, 3)).astype(np.float32)
+    np.testing.assert_array_equal(f1(x=data)[0], f0(x=data)[0])
+    rules = next(e for e in f1.report() if e["stage"] == "simplify")["rewrites"]
+    assert rules["adjacent_unslices_concat"] == steps - 1 and rules["whole_unslice"] == 1
+    assert not any(k.label.startswith("unslice") for k in f1.program.kernels)  # no full-size buffer per step

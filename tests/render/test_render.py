@@ -407,3 +407,18 @@ def test_tensors_graphs_and_compiled_functions_display_in_notebooks():
         assert bundle["image/svg+xml"].lstrip().startswith(("<?xml", "<svg"))
     f(x=np.ones((2, 3), np.float32))
     assert "gemm" in f._repr_mimebundle_()["image/svg+xml"].lower()  # after a call: the compiled kernels
+
+
+def test_the_memory_view_draws_the_planned_arena(tmp_path):
+    x = gc.input("x", (None, 3))
+    w = gc.param("w", np.ones((3, 4), np.float32))
+    loss = gc.sum(gc.tanh(x @ w) ** 2)
+    f = gc.compile(loss, updates=dict(gc.optim.SGD([w], lr=0.1).updates(loss)))
+    f(x=np.ones((5, 3), np.float32))
+    fig = gc.render(f, view="memory", path=str(tmp_path / "memory.svg"))
+    text = (tmp_path / "memory.svg").read_text()
+    assert "arena" in fig.axes[0].get_title() and "lower bound" in fig.axes[0].get_title()
+    assert len(fig.axes[0].patches) >= len([b for b in f.program.temporaries if b.nbytes])
+    assert "<svg" in text
+    with pytest.raises(RenderError, match=r"\.svg, \.png or \.pdf"):
+        gc.render(f, view="memory", path=str(tmp_path / "memory.dot"))
