@@ -346,6 +346,19 @@ class Loop:
     def writes(self) -> Buffer:
         return self.store.buffer
 
+    def overwrites(self, buffer: Buffer) -> bool:
+        """May the store share bytes with `buffer` (one of the loads)? Yes for an elementwise kernel that
+        writes its whole store in order and reads `buffer` only at the very element it writes there."""
+        s = self.store
+        if (self.reduce or self.combine is not None or self.init is not None or not isinstance(s, View) or s.offset
+                or tuple(s.strides) != contiguous_strides(s.shape) or s.size != s.buffer.size or buffer is s.buffer
+                or buffer.dtype != s.buffer.dtype or buffer.size != s.buffer.size):
+            return False
+        mine = [ld for ld in self.loads if ld.buffer is buffer]
+        return bool(mine) and all(isinstance(ld.access, View) and ld.valid is None and ld.access.offset == s.offset
+                                  and tuple(ld.access.strides) == tuple(s.strides) and tuple(ld.access.shape) == tuple(s.shape)
+                                  for ld in mine)
+
 
 @dataclass(frozen=True, eq=False)
 class Operand:

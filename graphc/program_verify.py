@@ -128,8 +128,20 @@ def verify(program: Program) -> Program:
     return program
 
 
+def _in_place(program: Program, a, b, first_write: dict, last_use: dict) -> bool:
+    """Do a and b meet at exactly one kernel, which writes one of them over the other as it dies?"""
+    for dying, born in ((a, b), (b, a)):
+        step = first_write[born.id]
+        if last_use[dying.id] == step and first_write[dying.id] < step:
+            k = program.kernels[step]
+            if k.writes is born and isinstance(k, Loop) and k.overwrites(dying):
+                return True
+    return False
+
+
 def _arena_problems(program: Program, first_write: dict, last_use: dict) -> list[str]:
-    """Temporaries that share arena bytes must have disjoint lifetimes [first write, last use]."""
+    """Temporaries that share arena bytes must have disjoint lifetimes [first write, last use], except an
+    elementwise kernel's store and an input that dies at that kernel (Loop.overwrites: in place)."""
     temps = [b for b in program.temporaries if b.offset is not None and b.id in first_write]
     out = []
     for i, a in enumerate(temps):
@@ -138,6 +150,6 @@ def _arena_problems(program: Program, first_write: dict, last_use: dict) -> list
         for b in temps[i + 1:]:
             overlap = a.offset < b.offset + b.nbytes and b.offset < a.offset + a.nbytes
             live = first_write[a.id] <= last_use[b.id] and first_write[b.id] <= last_use[a.id]
-            if overlap and live and a.nbytes and b.nbytes:
+            if overlap and live and a.nbytes and b.nbytes and not _in_place(program, a, b, first_write, last_use):
                 out.append(f"buffers {a.name} and {b.name} share arena bytes while both are live")
     return out

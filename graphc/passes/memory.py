@@ -2,7 +2,8 @@
 
 A temporary is live from the kernel that writes it to the last kernel that reads it (both
 included: a kernel's inputs and output are live at once). Temporaries whose lifetimes overlap
-never share a byte. Offsets are chosen greedily: buffers are placed one by one, each at the lowest
+never share a byte, with one exception: an elementwise kernel writes in place over an input that dies
+there (the two, and chains of such kernels, share one slot). Offsets are chosen greedily: buffers are placed one by one, each at the lowest
 64-byte-aligned offset free over its whole lifetime, in five orders (by size, as TFLite's "greedy by
 size", ties broken by start or by lifetime; by size × lifetime; by lifetime; by start), and the
 smallest arena wins. `plan_report`
@@ -43,43 +44,66 @@ def layout_sequential(program: Program) -> Program:
     return program
 
 
-# the orders in which buffers are placed; the plan with the smallest arena wins (each takes milliseconds)
+# the orders in which slots (size, first, last, key) are placed; the smallest arena wins (milliseconds each)
 ORDERS = {
-    "size": lambda b, f, l: (-aligned(b.nbytes), f, b.id),
-    "size_then_longest": lambda b, f, l: (-aligned(b.nbytes), f - l, b.id),
-    "area": lambda b, f, l: (-aligned(b.nbytes) * (l - f + 1), f, b.id),
-    "duration": lambda b, f, l: (-(l - f), -aligned(b.nbytes), b.id),
-    "start": lambda b, f, l: (f, -aligned(b.nbytes), b.id),
+    "size": lambda s, f, l, k: (-s, f, k),
+    "size_then_longest": lambda s, f, l, k: (-s, f - l, k),
+    "area": lambda s, f, l, k: (-s * (l - f + 1), f, k),
+    "duration": lambda s, f, l, k: (-(l - f), -s, k),
+    "start": lambda s, f, l, k: (f, -s, k),
 }
 
 
-def _place(temps: list, live: dict, order) -> dict[int, int]:
-    """{buffer id: offset}: each buffer, in `order`, at the lowest aligned offset free over its lifetime."""
-    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last) of buffers already placed
+def in_place_groups(program: Program, live: dict) -> dict[int, int]:
+    """{buffer id: id of its group's first buffer}: an elementwise kernel may write over an input that dies
+    there (Loop.overwrites), so the two share one slot; chains of such kernels share it too."""
+    root: dict[int, int] = {}
+    for step, k in enumerate(program.kernels):
+        out = k.writes
+        if out.id not in live or live[out.id][0] != step or not hasattr(k, "overwrites"):
+            continue
+        for b in k.reads:
+            if b.id in live and live[b.id][1] == step and b.role == "temp" and b.id not in root.values() \
+                    and k.overwrites(b):
+                root[out.id] = root.get(b.id, b.id)
+                break
+    return root
+
+
+def _place(slots: list, order) -> dict:
+    """{slot key: offset}: each slot, in `order`, at the lowest aligned offset free over its lifetime."""
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last) of slots already placed
     offsets = {}
-    for b in sorted(temps, key=lambda b: order(b, *live[b.id])):
-        first, last = live[b.id]
-        size = aligned(b.nbytes)
+    for size, first, last, key in sorted(slots, key=lambda s: order(*s)):
         busy = sorted((o, e) for o, e, f, l in placed if f <= last and first <= l)
         offset = 0
-        for o, e in busy:  # the lowest gap that holds the buffer
+        for o, e in busy:  # the lowest gap that holds the slot
             if o - offset >= size:
                 break
             offset = max(offset, e)
-        offsets[b.id] = offset
+        offsets[key] = offset
         placed.append((offset, offset + size, first, last))
     return offsets
 
 
 def plan_memory(program: Program) -> Program:
-    """Offsets for the temporaries so that buffers live at the same time never share bytes (see the module)."""
+    """Offsets for the temporaries so that buffers live at the same time never share bytes, except an
+    elementwise kernel's output with an input that dies there (see the module)."""
     live = lifetimes(program)
     temps = [b for b in program.temporaries if b.id in live and b.nbytes]
-    plans = [_place(temps, live, order) for order in ORDERS.values()]
-    sizes = {b.id: aligned(b.nbytes) for b in temps}
-    best = min(plans, key=lambda p: max((o + sizes[i] for i, o in p.items()), default=0))
+    group = in_place_groups(program, live)
+    spans: dict[int, list] = {}
     for b in temps:
-        b.offset = best[b.id]
+        key = group.get(b.id, b.id)
+        first, last = live[b.id]
+        s = spans.setdefault(key, [aligned(b.nbytes), first, last, key])
+        s[0], s[1], s[2] = max(s[0], aligned(b.nbytes)), min(s[1], first), max(s[2], last)
+    slots = [tuple(s) for s in spans.values()]
+    sizes = {s[3]: s[0] for s in slots}
+    plans = [_place(slots, order) for order in ORDERS.values()]
+    best = min(plans, key=lambda p: max((o + sizes[k] for k, o in p.items()), default=0))
+    for b in temps:
+        b.offset = best[group.get(b.id, b.id)]
     for b in program.temporaries:  # never written (or empty): no bytes needed, but a valid offset
         if b.offset is None or b.id not in live or not b.nbytes:
             b.offset = 0
@@ -107,14 +131,21 @@ class MemoryReport:
 
 
 def plan_report(program: Program) -> MemoryReport:
+    """The plan's bytes against the peak-live lower bound, which counts an in-place group as one buffer."""
     live = lifetimes(program)
-    temps = [b for b in program.temporaries if b.id in live]
+    group = in_place_groups(program, live)
+    spans: dict[int, list] = {}
+    for b in program.temporaries:
+        if b.id in live:
+            key = group.get(b.id, b.id)
+            first, last = live[b.id]
+            s = spans.setdefault(key, [aligned(b.nbytes), first, last])
+            s[0], s[1], s[2] = max(s[0], aligned(b.nbytes)), min(s[1], first), max(s[2], last)
     steps = len(program.kernels)
     delta = [0] * (steps + 1)
-    for b in temps:
-        first, last = live[b.id]
-        delta[first] += aligned(b.nbytes)
-        delta[last + 1] -= aligned(b.nbytes)
+    for size, first, last in spans.values():
+        delta[first] += size
+        delta[last + 1] -= size
     peak = running = 0
     for d in delta:
         running += d
