@@ -105,6 +105,18 @@ def main(folder: str = FIGURES) -> dict:
 
     loss, grads = lenet()
     gc.render([loss] + grads, view="both", collapse=True, path=out("lenet_both_collapsed.svg"))
+
+    # docs/optimizer.md: an MLP's Adam step, its memory plan at optimize=2 and without planning
+    from graphc import nn
+
+    for level in (0, 2):
+        model = nn.Sequential(nn.Linear(64, 128, seed=1), nn.ReLU(), nn.Linear(128, 10, seed=2), name="mlp")
+        x, y = gc.input("x", (None, 64)), gc.input("y", (None,), gc.int64)
+        loss = gc.losses.cross_entropy(model(x), y)
+        step = gc.compile(loss, updates=dict(gc.optim.Adam(model.parameters(), lr=1e-3).updates(loss)), optimize=level)
+        step(x=np.ones((32, 64), np.float32), y=np.zeros(32, np.int64))
+        gc.render(step, view="memory", path=out(f"mlp_memory_O{level}.svg"))
+        numbers[f"mlp step optimize={level}"] = step.report()
     for k, v in numbers.items():
         print(f"{k}: {v}")
     return numbers

@@ -1,7 +1,8 @@
 """The compiled view: a lowered Program drawn as kernels (nodes) joined by the buffers they pass (edges).
 
 Edges run from the kernel that last wrote a buffer to each kernel that reads it, coloured by
-the buffer's role (input, param, state, const, temp, output). Every buffer has one writer, so
+the buffer's role (input, param, state, const, output) or, for temporaries, by the arena slot they
+share (buffers that reuse the same bytes have one colour). Every buffer has one writer, so
 each edge names the buffer it carries; parameter updates are the last kernels. Fusion groups
 (`program.groups`, lists of kernel indices) are drawn as clusters, and arena slots
 (`buffer.offset`) are shown on buffer labels.
@@ -18,6 +19,8 @@ ROLE_COLOR = {"input": "#2563eb", "param": "#b45309", "state": "#92400e", "const
               "output": "#059669"}
 ROLE_FILL = {"input": "#dbeafe", "param": "#fde68a", "state": "#fef3c7", "const": "#f3f4f6", "temp": "#ffffff",
              "output": "#d1fae5"}
+SLOT_COLORS = ("#1d4ed8", "#b91c1c", "#047857", "#7c3aed", "#c2410c", "#0e7490", "#be185d", "#4d7c0f", "#a16207",
+               "#334155")  # temporaries sharing an arena slot share a colour
 _INFIX = {"add": "+", "sub": "−", "mul": "·", "div": "/", "lt": "<", "le": "≤", "eq": "=", "ne": "≠"}
 
 
@@ -44,7 +47,7 @@ def fusion_groups(program) -> list:
 
 
 def arena_slot(buf) -> str:
-    """Hook: where a buffer lives in the arena once a memory planner assigns offsets. Empty for now."""
+    """Where a buffer lives in the arena: its byte offset, set by the memory plan (temporaries only)."""
     offset = getattr(buf, "offset", None)
     return f" @{offset}" if offset is not None else ""
 
@@ -100,6 +103,12 @@ def compiled_scene(program: Program, rankdir: str = "TB") -> Scene:
     writer: dict[int, str] = {}   # buffer id -> key of the last kernel that wrote it
     sources: set = set()
     group_of = {k: gi for gi, ks in enumerate(fusion_groups(program)) for k in ks}
+    slots = {o: n for n, o in enumerate(sorted({b.offset for b in program.temporaries if b.offset is not None}))}
+
+    def color(buf) -> str:
+        if buf.role == "temp" and buf.offset is not None:
+            return SLOT_COLORS[slots[buf.offset] % len(SLOT_COLORS)]
+        return ROLE_COLOR.get(buf.role, "black")
 
     def source(buf) -> str:
         key = f"b{buf.id}"
@@ -118,14 +127,13 @@ def compiled_scene(program: Program, rankdir: str = "TB") -> Scene:
         s.node(key, _kernel_lines(i, k), cluster=cluster, shape="box", style="filled,rounded", fillcolor="#f9fafb")
         accesses = [ld.access for ld in k.loads] if isinstance(k, Loop) else [k.operand_view("a"), k.operand_view("b")]
         for access in accesses:
-            role = access.buffer.role
-            s.edge(read(access.buffer), key, _view_text(access), color=ROLE_COLOR.get(role, "black"),
-                   fontcolor=ROLE_COLOR.get(role, "black"))
+            s.edge(read(access.buffer), key, _view_text(access), color=color(access.buffer), fontcolor=color(access.buffer))
         writer[k.writes.id] = key
     for j, (buf, shape) in enumerate(program.outputs):
         s.node(f"out{j}", [f"output {j}"], shape="oval", style="filled",
                fillcolor=ROLE_FILL["output"], color=ROLE_COLOR["output"])
         s.edge(read(buf), f"out{j}", f"{buf.name} {list(shape)}", color=ROLE_COLOR["output"], fontcolor=ROLE_COLOR["output"])
-    legend = " ".join(f'<font color="{ROLE_COLOR[r]}">{r}</font>' for r in ("input", "param", "state", "const", "temp", "output"))
-    s.graph_attrs.update(label=f"<kernels (boxes) and the buffers they pass (edges), by role: {legend}>", labelloc="t")
+    legend = " ".join(f'<font color="{ROLE_COLOR[r]}">{r}</font>' for r in ("input", "param", "state", "const", "output"))
+    s.graph_attrs.update(label=f"<kernels (boxes) and the buffers they pass (edges), by role: {legend}; temporaries "
+                               f"coloured by arena slot (one colour, one range of bytes: @offset)>", labelloc="t")
     return s
