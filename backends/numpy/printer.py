@@ -46,8 +46,14 @@ class ModulePrinter:
 
     # -- accesses ------------------------------------------------------------------
     def view(self, v: View) -> str:
-        """A bind-time name for a strided view."""
-        key = ("view",) + v.key()
+        """A bind-time name for a strided view. Temporaries that share arena bytes (an in-place kernel's
+        input and output) share the view object: NumPy takes `out=` equal to an input without the
+        overlap analysis it runs on two distinct arrays over the same memory."""
+        b = v.buffer
+        if b.role == "temp" and b.offset is not None:
+            key = ("arena", b.offset, b.dtype.str, v.shape, v.strides, v.offset)
+        else:
+            key = ("view",) + v.key()
         if key not in self.names:
             b, item = v.buffer.name, v.buffer.dtype.itemsize
             if v.is_whole:
