@@ -82,16 +82,21 @@ def random_graphs(draw):
     return t, rows, cols
 
 
-@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
-@settings(max_examples=40, deadline=None)
-@given(random_graphs(), st.integers(0, 2 ** 16))
-def test_random_graphs_agree(backend, graph, seed):
+def random_graph_case(graph, seed):
+    """(outputs: the value, a loss and its gradients; feeds for the inputs they read) of a random graph."""
     t, rows, cols = graph
     rng = np.random.default_rng(seed)
     feeds = dict(x=rng.uniform(-2, 2, (rows, cols)).astype(np.float32), y=rng.uniform(-2, 2, (1, cols)).astype(np.float32))
     loss = gc.sum(t * t)
     outs = [t, loss] + gc.grad(loss, _float_inputs([t]))
-    feeds = {k: v for k, v in feeds.items() if k in {n.attrs["name"] for n in gc.graph(outs).inputs}}
+    return outs, {k: v for k, v in feeds.items() if k in {n.attrs["name"] for n in gc.graph(outs).inputs}}
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+@settings(max_examples=40, deadline=None)
+@given(random_graphs(), st.integers(0, 2 ** 16))
+def test_random_graphs_agree(backend, graph, seed):
+    outs, feeds = random_graph_case(graph, seed)
     for g, w in zip(gc.compile(outs, backend=backend)(**feeds), gc.compile(outs, backend="reference")(**feeds)):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
 

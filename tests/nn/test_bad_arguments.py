@@ -10,6 +10,7 @@ import graphc as gc
 from graphc import losses as L, nn, optim
 from graphc.errors import GraphcError
 from tests.core.test_bad_argument_sweep import BAD, BAD_VALUES  # noqa: F401
+from tests.support import agree_or_fail_alike
 
 
 def x2():
@@ -102,22 +103,7 @@ OPTIMIZERS = {
 
 def _run(outputs, updates=None):
     """Build, compile and run on both backends: the same answer or the same graphc error."""
-    results = []
-    start = {p: p.value.copy() for p in (updates or {})}
-    for backend in ("reference", "numpy"):
-        for p, value in start.items():  # both backends step from the same parameters
-            p.value[...] = value
-        try:
-            f = gc.compile(outputs, updates=updates, backend=backend)
-            results.append([np.asarray(r) for r in f(**{n: FEEDS[n] for n in f.input_names})])
-        except GraphcError as e:
-            results.append(type(e))
-    ref, got = results
-    if isinstance(ref, type) or isinstance(got, type):
-        assert ref == got, f"reference gives {ref}, numpy {got}"
-        return
-    for a, b in zip(ref, got):
-        np.testing.assert_allclose(b.astype(np.float64), a.astype(np.float64), rtol=1e-4, atol=1e-5, equal_nan=True)
+    agree_or_fail_alike(outputs, FEEDS.__getitem__, updates, rtol=1e-4, atol=1e-5)
 
 
 def _layer_case(layer, attr, value):

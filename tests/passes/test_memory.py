@@ -10,7 +10,7 @@ import graphc as gc
 from graphc import nn
 from graphc.passes import lifetimes, plan_report
 from graphc.program_verify import verify
-from tests.backends.test_backends import _float_inputs, random_graphs
+from tests.backends.test_backends import random_graph_case, random_graphs
 
 
 def _in_place(program, a, b, live):
@@ -110,12 +110,7 @@ def test_planned_and_unplanned_steps_train_identically(name):
 @settings(max_examples=40, deadline=None)
 @given(random_graphs(), st.integers(0, 2 ** 16))
 def test_random_graphs_plan_without_overlap_and_agree_with_optimize_0(graph, seed):
-    t, rows, cols = graph
-    rng = np.random.default_rng(seed)
-    feeds = dict(x=rng.uniform(-2, 2, (rows, cols)).astype(np.float32), y=rng.uniform(-2, 2, (1, cols)).astype(np.float32))
-    loss = gc.sum(t * t)
-    outs = [t, loss] + gc.grad(loss, _float_inputs([t]))
-    feeds = {k: v for k, v in feeds.items() if k in {n.attrs["name"] for n in gc.graph(outs).inputs}}
+    outs, feeds = random_graph_case(graph, seed)
     planned, plain = gc.compile(outs, optimize=2), gc.compile(outs, optimize=0)
     for a, b in zip(planned(**feeds), plain(**feeds)):
         np.testing.assert_array_equal(a, b)
