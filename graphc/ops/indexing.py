@@ -9,7 +9,7 @@ from .. import dtypes, shapes
 from ..errors import IndexRangeError, ShapeError
 from ..ir import Node
 from .math import cast, eq
-from .movement import SLICE, _fmt, _slice_len, expand_dims, reshape
+from .movement import SLICE, _fmt, _slice_len, expand_dims, reshape, slice_bounds
 from .registry import Op, as_node, composite, register
 
 
@@ -207,21 +207,9 @@ def getitem(x, index) -> Node:
             continue
         d = x.shape[axis]
         if isinstance(ix, slice):
-            for bound in (ix.start, ix.stop, ix.step):
-                if bound is not None:
-                    shapes.as_int(bound, f"slice bound {bound!r} on axis {axis} of {_fmt(x.shape)}")
-            if ix.step is not None and operator.index(ix.step) == 0:
-                raise ShapeError(f"slice step 0 on axis {axis} of {_fmt(x.shape)}: a step must not be zero")
-            if not isinstance(d, int):
-                if ix not in (slice(None), slice(None, None, 1), slice(0, None, None)):
-                    raise ShapeError(f"slicing symbolic axis {axis} of {_fmt(x.shape)} with bounds is not supported")
-                starts.append(0), stops.append(d), steps.append(1)
-            else:
-                a, b, c = ix.indices(d)
-                if d and abs(c) > d:  # one element either way: a step past the end is the axis length
-                    c = d if c > 0 else -d
-                starts.append(a), stops.append(b), steps.append(c)
-            out_shape.append(_slice_len(starts[-1], stops[-1], steps[-1]))
+            a, b, c = slice_bounds(x, axis, ix)
+            starts.append(a), stops.append(b), steps.append(c)
+            out_shape.append(_slice_len(a, b, c))
         else:
             if isinstance(ix, (bool, np.bool_)) or not hasattr(type(ix), "__index__"):
                 raise ShapeError(f"index {ix!r} on axis {axis} of {_fmt(x.shape)} is not an integer (or a slice, None, ...)")

@@ -2,6 +2,8 @@
 concat, stack, split, flip."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 import sympy
 
@@ -370,13 +372,34 @@ def split(x, sections, axis: int = 0):
     return [slice_axis(x, axis, a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def slice_bounds(x, axis: int, ix: slice) -> tuple:
+    """(start, stop, step) of the Python slice `ix` on axis `axis` of x, as the slice op takes them:
+    bounds must be integers, the step non-zero; a step past the end is the axis length (one element)."""
+    for bound in (ix.start, ix.stop, ix.step):
+        if bound is not None:
+            shapes.as_int(bound, f"slice bound {bound!r} on axis {axis} of {_fmt(x.shape)}")
+    if ix.step is not None and operator.index(ix.step) == 0:
+        raise ShapeError(f"slice step 0 on axis {axis} of {_fmt(x.shape)}: a step must not be zero")
+    d = x.shape[axis]
+    if not isinstance(d, int):
+        if ix not in (slice(None), slice(None, None, 1), slice(0, None, None)):
+            raise ShapeError(f"slicing symbolic axis {axis} of {_fmt(x.shape)} with bounds is not supported")
+        return 0, d, 1
+    a, b, c = ix.indices(d)
+    if d and abs(c) > d:
+        c = d if c > 0 else -d
+    return a, b, c
+
+
 def slice_axis(x, axis: int, start: int | None, stop: int | None, step: int | None = 1):
     """x[..., start:stop:step, ...] along `axis`, with Python's meaning of negative and None bounds."""
-    from .indexing import getitem  # indexing builds on this module: the one place that normalises slices
-
     x = as_node(x)
     axis = shapes.normalize_axis(axis, x.ndim)
-    return getitem(x, (slice(None),) * axis + (slice(start, stop, step),))
+    a, b, c = slice_bounds(x, axis, slice(start, stop, step))
+    starts = tuple(a if i == axis else 0 for i in range(x.ndim))
+    stops = tuple(b if i == axis else d for i, d in enumerate(x.shape))
+    steps = tuple(c if i == axis else 1 for i in range(x.ndim))
+    return SLICE(x, starts=starts, stops=stops, steps=steps)
 
 
 @composite("flip", lambda x, axis=None: np.flip(x, axis=axis))
