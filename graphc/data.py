@@ -19,14 +19,15 @@ def _check_lengths(arrays: Sequence[np.ndarray]) -> int:
     return lengths.pop()
 
 
-def positive_int(value, what: str) -> int:
-    """`value` as an int of at least 1 (a float such as 32.0 or 1.5 is refused, never truncated)."""
+def integer_at_least(value, what: str, minimum: int = 1) -> int:
+    """`value` as an int of at least `minimum` (a float such as 32.0 or 1.5 is refused, never truncated)."""
+    expected = "a positive integer" if minimum == 1 else f"an integer of at least {minimum}"
     try:
         value = operator.index(value)
     except TypeError:
-        raise InputError(f"{what} must be a positive integer, got {value!r}") from None
-    if value < 1:
-        raise InputError(f"{what} must be a positive integer, got {value}")
+        raise InputError(f"{what} must be {expected}, got {value!r}") from None
+    if value < minimum:
+        raise InputError(f"{what} must be {expected}, got {value}")
     return value
 
 
@@ -35,7 +36,7 @@ def batches(arrays: Sequence[np.ndarray], batch_size: int, *, shuffle: bool = Tr
     """Yield tuples of aligned mini-batches. `seed` (an int or a sequence such as (seed, epoch))
     makes the shuffle reproducible, which is what lets an interrupted training run resume exactly."""
     n = _check_lengths(arrays)
-    batch_size = positive_int(batch_size, "batch_size")
+    batch_size = integer_at_least(batch_size, "batch_size")
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):

@@ -3,7 +3,6 @@ validation, metrics, early stopping (restoring the best parameters), checkpoints
 from __future__ import annotations
 
 import math
-import operator
 import sys
 import time
 from dataclasses import dataclass, field
@@ -181,7 +180,7 @@ class Trainer:
             raise InputError(f"{what}: X has {len(X)} rows but Y has {len(Y)}; they must match")
         if len(X) == 0:
             raise InputError(f"{what}: X has no rows")
-        return X, Y, data.positive_int(batch_size, "batch_size")
+        return X, Y, data.integer_at_least(batch_size, "batch_size")
 
     # -- running -------------------------------------------------------------------------------
     def evaluate(self, X, Y, batch_size: int = 256) -> dict:
@@ -203,7 +202,7 @@ class Trainer:
         if self._predict is None:
             raise InputError("predict needs the model compiled: call fit or evaluate first")
         X = self._array(X, "X", "predict", images=True)
-        batch_size = data.positive_int(batch_size, "batch_size")
+        batch_size = data.integer_at_least(batch_size, "batch_size")
         if len(X) == 0:  # the compiled forward pass takes an empty batch and gives the right empty shape
             return self._predict(x=X)
         return np.concatenate([self._predict(x=xb) for (xb,) in data.batches((X,), batch_size, shuffle=False)])
@@ -217,12 +216,7 @@ class Trainer:
         drop_last: skip each epoch's last, incomplete batch (off by default, as in PyTorch's DataLoader:
         every row is trained on; batch norm handles a last batch of one row, see BatchNorm1d)."""
         X, Y, batch_size = self._data(X, Y, "fit", batch_size)
-        try:
-            epochs = operator.index(epochs)
-        except TypeError:
-            raise InputError(f"fit: epochs must be an integer, got {epochs!r}") from None
-        if epochs < 0:
-            raise InputError(f"fit: epochs must be 0 or more, got {epochs}")
+        epochs = data.integer_at_least(epochs, "fit: epochs", minimum=0)
         if drop_last and len(X) < batch_size:
             raise InputError(f"fit: drop_last=True with {len(X)} rows and batch_size {batch_size} leaves no batch to train on")
         if validation is not None:

@@ -228,7 +228,7 @@ def test_drop_last_skips_the_incomplete_batch():
 
 @pytest.mark.parametrize("bad, match", [
     (dict(X=np.zeros((0, 8), np.float32), Y=np.zeros(0, np.int64)), "fit: X has no rows"),
-    (dict(epochs=-1), "epochs must be 0 or more"), (dict(epochs=2.5), "epochs must be an integer"),
+    (dict(epochs=-1), "epochs must be an integer of at least 0"), (dict(epochs=2.5), "epochs must be an integer of at least 0"),
     (dict(batch_size=0), "batch_size must be a positive integer"), (dict(batch_size=8.0), "batch_size must be a positive integer"),
     (dict(Y=np.zeros(5, np.int64)), "X has 40 rows but Y has 5"), (dict(X=np.array(["a"] * 40)), "X holds <U1 values"),
     (dict(validation=(np.zeros((3, 8)),)), "validation must be a pair"),
