@@ -121,7 +121,10 @@ class CompiledFunction:
         """What each compiler stage did for the most recent call's shape binding (or static shapes):
         one dict per stage, in pipeline order (graphc.pipeline): nodes before/after and rewrites by
         rule for graph passes, kernels for Program passes, and for the memory plan the bytes of the
-        temporaries unplanned, planned and the peak-live lower bound."""
+        temporaries unplanned, planned and the peak-live lower bound. The reference backend interprets
+        the graph as it is: one entry."""
+        if not isinstance(self.backend, Executable):
+            return [{"stage": "reference interpreter", "nodes": len(self.graph)}]
         return [dict(entry) for entry in self.program.report]
 
     def _repr_mimebundle_(self, include=None, exclude=None):

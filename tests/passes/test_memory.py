@@ -164,3 +164,9 @@ def test_an_elementwise_kernel_writes_over_an_input_that_dies_there():
     temps = [b for b in f.program.temporaries if b.nbytes]
     assert len({b.offset for b in temps}) == 1 and f.program.arena_bytes == 64 * 64 * 4  # one slot for the chain
     verify(f.program)
+
+
+def test_report_of_the_reference_backend_says_it_interprets():
+    x = gc.input("x", (3,))
+    f = gc.compile(gc.sum(x * 2.0), backend="reference")
+    assert f.report() == [{"stage": "reference interpreter", "nodes": len(f.graph)}]
