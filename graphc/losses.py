@@ -8,13 +8,11 @@ Reachable as `gc.losses`.
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from . import dsl, dtypes, shapes
 from .errors import ArgumentError, ShapeError
-from .ops.arguments import Fraction, NonNegative, Positive, checked  # noqa: F401  (checked annotations)
+from .ops.arguments import Fraction, NonNegative, Positive, check_functions  # noqa: F401  (checked annotations)
 from .tensor import Tensor, as_tensor
 
 
@@ -227,7 +225,4 @@ def binary_accuracy(prob, target, threshold: float = 0.5):
 
 
 # every public loss checks its annotated arguments (graphc.ops.arguments); an alias shares its wrapper
-_wrapped: dict = {}
-for _name, _fn in list(globals().items()):
-    if inspect.isfunction(_fn) and _fn.__module__ == __name__ and not _name.startswith("_"):
-        globals()[_name] = _wrapped.setdefault(id(_fn), checked(_fn.__name__, _fn))
+check_functions(globals(), keep=lambda name, fn: fn.__module__ == __name__)

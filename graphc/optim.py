@@ -33,7 +33,7 @@ from . import dsl, dtypes
 from .dsl import grad
 from .tensor import Param, Tensor, as_tensor
 from .errors import ArgumentError, DTypeError
-from .ops.arguments import Count, Fraction, NonNegative, Positive, checked, non_negative, probability  # noqa: F401  (checked annotations)
+from .ops.arguments import Count, Fraction, NonNegative, Positive, check_init, checked, non_negative, probability  # noqa: F401  (checked annotations)
 
 _names: Counter = Counter()
 
@@ -45,8 +45,7 @@ class Schedule:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("graphc.") and "__init__" in cls.__dict__:
-            cls.__init__ = checked(cls.__name__, cls.__dict__["__init__"])
+        check_init(cls)
 
     def __call__(self, t: Tensor) -> Tensor:
         raise NotImplementedError
@@ -131,8 +130,7 @@ class Optimizer:
     def __init_subclass__(cls, **kwargs):
         """graphc's optimisers and schedules check their annotated arguments (graphc.ops.arguments)."""
         super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("graphc.") and "__init__" in cls.__dict__:
-            cls.__init__ = checked(cls.__name__, cls.__dict__["__init__"])
+        check_init(cls)
 
     def __init__(self, params, lr=0.01, *, weight_decay: NonNegative = 0.0, clip_norm: Positive | None = None,
                  clip_value: Positive | None = None, frozen=(), name: str | None = None):

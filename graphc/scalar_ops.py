@@ -89,12 +89,12 @@ class Builder:
         self._index: dict[SOp, int] = {}
 
     def emit(self, op: str, args=(), dtype=None, value=None) -> int:
-        if args and all(self.ops[a].op == "const" for a in args) and op in NUMPY_FUNCS or (op == "cast" and args
-                                                                                         and self.ops[args[0]].op == "const"):
-            # constants only: computed once, here, in the op's own type (a kernel never recomputes -1/32)
+        if args and op in NUMPY_FUNCS and all(self.ops[a].op == "const" for a in args):
+            # constants only: computed once, here, in the op's own type (a kernel never recomputes -1/32);
+            # a cast of a constant is folded by cast() itself
             operands = [self.ops[a].dtype.type(self.ops[a].value) for a in args]
             with np.errstate(all="ignore"):
-                folded = np.asarray(operands[0] if op == "cast" else NUMPY_FUNCS[op](*operands)).astype(dtype)
+                folded = np.asarray(NUMPY_FUNCS[op](*operands)).astype(dtype)
             return self.const(folded.item(), dtype)
         sop = SOp(op, tuple(args), np.dtype(dtype), value)
         key = (op, sop.args, sop.dtype, repr(value))  # repr: -0.0 and 0.0 (and each NaN) stay distinct constants

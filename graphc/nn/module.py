@@ -24,7 +24,7 @@ from ..dsl import scope
 from ..tensor import Param, Tensor
 from . import init as initializers
 from ..errors import ArgumentError, GraphError
-from ..ops.arguments import checked
+from ..ops.arguments import check_init
 from ..ops.registry import current_scope
 
 # every name scope a module has built its nodes in: drawings collapse a large graph to these
@@ -51,8 +51,7 @@ class Module:
         """graphc's own layers check their annotated arguments (graphc.ops.arguments); a user's
         subclass keeps its own errors and traceback."""
         super().__init_subclass__(**kwargs)
-        if cls.__module__.startswith("graphc.") and "__init__" in cls.__dict__:
-            cls.__init__ = checked(cls.__name__, cls.__dict__["__init__"])
+        check_init(cls)
 
     def __init__(self, name: str | None = None, *, seed=None, rng=None):
         object.__setattr__(self, "_children", {})

@@ -1,6 +1,4 @@
 """Every op graphc knows, and the functions that apply them to nodes (lifted to tensors as `graphc.*`)."""
-import inspect
-
 from . import elementwise as elementwise_module, indexing, leaves, linalg, math, movement, nn, random, reduce  # noqa: F401  (registers the ops)
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
@@ -15,17 +13,15 @@ from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad
 from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)
 from .random import bernoulli, dropout, normal, uniform
 from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
-from .arguments import checked
+from .arguments import check_functions
 from .registry import COMPOSITES, REGISTRY, Composite, Op, as_node, make_node, named, register, scope
 
 heaviside = step
 
 # the public functions check their annotated arguments (graphc.ops.arguments); composites already do
-for _name, _fn in list(globals().items()):
-    if inspect.isfunction(_fn) and not hasattr(_fn, "composite") and _name not in ("scope", "checked") and not _name.startswith("_"):
-        globals()[_name] = checked(_name, _fn)
+check_functions(globals(), keep=lambda name, fn: name != "scope")
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {
     "elementwise_module", "indexing", "leaves", "linalg", "math", "movement", "nn", "random", "reduce", "registry",
-    "Composite", "Op", "as_node", "make_node", "named", "register", "COMPOSITES", "REGISTRY", "inspect", "arguments",
-    "checked"}]
+    "Composite", "Op", "as_node", "make_node", "named", "register", "COMPOSITES", "REGISTRY", "arguments",
+    "check_functions"}]

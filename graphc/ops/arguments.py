@@ -116,4 +116,22 @@ def checked(name: str, fn):
         except (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError, ZeroDivisionError) as e:
             raise ArgumentError(f"{name}: cannot be built from these arguments ({type(e).__name__}: {e})") from e
 
+    call.argument_checked = True
     return call
+
+
+def check_functions(namespace: dict, keep=lambda name, fn: True) -> None:
+    """Replace every public plain function of a module's `namespace` (that `keep` accepts and that is not
+    checked yet) by its checked form; aliases of one function share one wrapper."""
+    wrapped: dict = {}
+    for name, fn in list(namespace.items()):
+        if (inspect.isfunction(fn) and not name.startswith("_") and not getattr(fn, "argument_checked", False)
+                and keep(name, fn)):
+            namespace[name] = wrapped.setdefault(id(fn), checked(name, fn))
+
+
+def check_init(cls) -> None:
+    """From a base class's __init_subclass__: graphc's own subclasses check their constructor's annotated
+    arguments; a user's subclass keeps its own errors and traceback."""
+    if cls.__module__.startswith("graphc.") and "__init__" in cls.__dict__:
+        cls.__init__ = checked(cls.__name__, cls.__dict__["__init__"])

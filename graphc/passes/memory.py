@@ -70,6 +70,17 @@ def in_place_groups(program: Program, live: dict) -> dict[int, int]:
     return root
 
 
+def _slots(program: Program, live: dict, group: dict) -> dict[int, list]:
+    """{slot key: [aligned size, first kernel, last kernel]}: one slot per temporary, or per in-place group."""
+    spans: dict[int, list] = {}
+    for b in program.temporaries:
+        if b.id in live and b.nbytes:
+            first, last = live[b.id]
+            s = spans.setdefault(group.get(b.id, b.id), [aligned(b.nbytes), first, last])
+            s[0], s[1], s[2] = max(s[0], aligned(b.nbytes)), min(s[1], first), max(s[2], last)
+    return spans
+
+
 def _place(slots: list, order) -> dict:
     """{slot key: offset}: each slot, in `order`, at the lowest aligned offset free over its lifetime."""
     placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last) of slots already placed
@@ -92,13 +103,7 @@ def plan_memory(program: Program) -> Program:
     live = lifetimes(program)
     temps = [b for b in program.temporaries if b.id in live and b.nbytes]
     group = in_place_groups(program, live)
-    spans: dict[int, list] = {}
-    for b in temps:
-        key = group.get(b.id, b.id)
-        first, last = live[b.id]
-        s = spans.setdefault(key, [aligned(b.nbytes), first, last, key])
-        s[0], s[1], s[2] = max(s[0], aligned(b.nbytes)), min(s[1], first), max(s[2], last)
-    slots = [tuple(s) for s in spans.values()]
+    slots = [(size, first, last, key) for key, (size, first, last) in _slots(program, live, group).items()]
     sizes = {s[3]: s[0] for s in slots}
     plans = [_place(slots, order) for order in ORDERS.values()]
     best = min(plans, key=lambda p: max((o + sizes[k] for k, o in p.items()), default=0))
@@ -133,17 +138,9 @@ class MemoryReport:
 def plan_report(program: Program) -> MemoryReport:
     """The plan's bytes against the peak-live lower bound, which counts an in-place group as one buffer."""
     live = lifetimes(program)
-    group = in_place_groups(program, live)
-    spans: dict[int, list] = {}
-    for b in program.temporaries:
-        if b.id in live:
-            key = group.get(b.id, b.id)
-            first, last = live[b.id]
-            s = spans.setdefault(key, [aligned(b.nbytes), first, last])
-            s[0], s[1], s[2] = max(s[0], aligned(b.nbytes)), min(s[1], first), max(s[2], last)
     steps = len(program.kernels)
     delta = [0] * (steps + 1)
-    for size, first, last in spans.values():
+    for size, first, last in _slots(program, live, in_place_groups(program, live)).values():
         delta[first] += size
         delta[last + 1] -= size
     peak = running = 0
