@@ -32,6 +32,8 @@ def as_dtype(d) -> np.dtype:
         return int64
     if d is bool:
         return bool_
+    if isinstance(d, str) and (not d.isprintable() or d != d.strip()):
+        raise DTypeError(f"unknown dtype {d!r}")  # NumPy reads some control characters as dtype codes ('\\x00' is bool)
     try:
         dt = np.dtype(d)
     except Exception as e:  # noqa: BLE001 - NumPy raises TypeError, ValueError or even SyntaxError (',')

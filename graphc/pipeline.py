@@ -3,8 +3,9 @@
 `stages(optimize)` is the whole list a reader needs: optimize=0 runs no pass (the unoptimised
 Program, every test's oracle and a teacher's starting picture), 1 the graph rewrites, 2 (the
 default) also the Program passes and the planned arena. Each stage is a named pure function;
-`verify` runs after every stage in debug mode (and in the test suite), naming the stage that broke
-an invariant. Every stage's effect is recorded on the Program (`program.report`), and with
+`verify` runs after every stage in debug mode (and wherever GRAPHC_VERIFY=1, as in the test suite),
+naming the stage that broke an invariant. Debug mode leaves fusion out, so that its NaN check after
+every kernel names the one node that produced the value. Every stage's effect is recorded on the Program (`program.report`), and with
 `dump=DIR` (or GRAPHC_DUMP) each stage's listing and its diff against the previous one are written.
 """
 from __future__ import annotations
@@ -15,29 +16,33 @@ import os
 from .errors import GraphError
 from .ir import Graph, verify as verify_graph
 from .lower import lower
-from .passes import donate_updates, layout_sequential, plan_memory, plan_report, simplify
+from .passes import donate_updates, fuse_elementwise, fuse_epilogues, layout_sequential, plan_memory, plan_report, simplify
 from .program import Program
 from .program_verify import verify as verify_program
 
 GRAPH_PASSES: list = [simplify]  # Graph -> Graph, at optimize >= 1
-PROGRAM_PASSES: list = [donate_updates]  # Program -> Program, at optimize >= 2
+PROGRAM_PASSES: list = [donate_updates, fuse_epilogues, fuse_elementwise]  # Program -> Program, at optimize >= 2
 LEVELS = (0, 1, 2)
 
 
-def stages(optimize: int) -> tuple[list, list, object]:
+FUSION = (fuse_epilogues, fuse_elementwise)  # left out in debug mode: its NaN check names one node per kernel
+
+
+def stages(optimize: int, debug: bool = False) -> tuple[list, list, object]:
     """(graph passes, Program passes, memory plan) that `optimize` runs."""
     if optimize not in LEVELS:
         raise GraphError(f"optimize must be one of {LEVELS}, got {optimize!r}")
-    return (list(GRAPH_PASSES) if optimize >= 1 else [], list(PROGRAM_PASSES) if optimize >= 2 else [],
-            plan_memory if optimize >= 2 else layout_sequential)
+    program_passes = [p for p in PROGRAM_PASSES if not (debug and p in FUSION)] if optimize >= 2 else []
+    return (list(GRAPH_PASSES) if optimize >= 1 else [], program_passes, plan_memory if optimize >= 2 else layout_sequential)
 
 
 def compile_program(graph: Graph, bindings: dict, n_outputs: int, updates: list, debug: bool = False,
                     optimize: int = 2, dump: str | None = None) -> Program:
     """The Program of `graph` for one shape binding: its first n_outputs outputs are results, the rest
     are the new values of `updates` [(Variable, node)]."""
-    graph_passes, program_passes, memory_plan = stages(optimize)
+    graph_passes, program_passes, memory_plan = stages(optimize, debug)
     dump = dump or os.environ.get("GRAPHC_DUMP") or None
+    debug = debug or os.environ.get("GRAPHC_VERIFY", "") not in ("", "0")  # the test suite sets it
     trail = _Trail(dump, bindings)
     trail.record("input graph", str(graph) if dump else "", {"nodes": len(graph)})
     for graph_pass in graph_passes:

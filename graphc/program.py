@@ -437,6 +437,12 @@ class Program:
     def temporaries(self) -> list[Buffer]:
         return [b for b in self.buffers if b.role == "temp"]
 
+    def prune_buffers(self) -> None:
+        """Forget the buffers no kernel touches any more (after a pass removed kernels); parameters stay."""
+        used = {id(b) for k in self.kernels for b in (*k.reads, k.writes)} | {id(b) for b in self.inputs.values()}
+        used |= {id(b) for b, _ in self.outputs}
+        self.buffers = [b for b in self.buffers if id(b) in used or b.role in ("param", "state")]
+
     @property
     def arena_bytes(self) -> int:
         return max((b.offset + b.nbytes for b in self.temporaries if b.offset is not None), default=0)

@@ -264,8 +264,12 @@ class ModulePrinter:
         lines = [f"np.matmul({a}, {b}, out={c})"]
         if k.alpha != 1.0 or k.beta != 0.0:
             raise NotImplementedError("the NumPy printer prints gemms with alpha 1 and beta 0")
-        if k.epilogue is not None:
-            raise NotImplementedError("gemm epilogues are printed once the optimiser creates them")
+        if k.epilogue is not None:  # applied in place over the product, right after it
+            domain = tuple(k.batch) + (k.m, k.n)
+            loads = {"acc": c}
+            for ld in k.epilogue_loads:
+                loads[ld.name] = self.load(ld, domain, loads, lines)
+            lines += BodyPrinter(k.epilogue, loads, lambda i: self.grid(domain, i), self.fresh).assign(c)
         return lines
 
     def source(self, graph_hash: str = "") -> str:

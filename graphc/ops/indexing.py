@@ -6,7 +6,7 @@ import operator
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import IndexRangeError, ShapeError
+from ..errors import DTypeError, IndexRangeError, ShapeError
 from ..ir import Node
 from .math import cast, eq
 from .movement import SLICE, _fmt, _slice_len, expand_dims, reshape, slice_bounds
@@ -22,6 +22,8 @@ class Iota(Op):
         attrs["shape"] = shapes.as_shape(attrs["shape"])
         attrs["axis"] = shapes.normalize_axis(attrs.get("axis", 0), len(attrs["shape"]))
         attrs["dtype"] = dtypes.as_dtype(attrs.get("dtype", dtypes.int64))
+        if dtypes.is_bool(attrs["dtype"]):
+            raise DTypeError("dtype must be an integer or float type (indices count past 1), got bool")
         return attrs
 
     def shape(self, *, shape, axis, dtype):

@@ -71,7 +71,5 @@ def donate_updates(program: Program) -> Program:
             k.loads = tuple(dataclasses.replace(ld, access=_retarget(ld.access, temp, target)) for ld in k.loads)
         removed.add(id(copy))
     program.kernels = [k for k in kernels if id(k) not in removed]
-    used = {id(b) for k in program.kernels for b in (*k.reads, k.writes)} | {id(b) for b in program.inputs.values()}
-    used |= {id(b) for b, _ in program.outputs}
-    program.buffers = [b for b in program.buffers if id(b) in used or b.role in ("param", "state")]
+    program.prune_buffers()
     return program
