@@ -211,9 +211,10 @@ class GraphcRunner:
         return {k: p.value for k, p in self.p.items()}
 
     def held_bytes(self) -> int:
-        """Workspace kept between steps: the compiled program's buffers, parameters excluded (they alias param.value)."""
+        """Workspace kept between steps: the compiled program's buffers (parameters excluded: they alias
+        param.value) and the backend's own scratch."""
         spec = getattr(self.fn.backend, "last", None)
         if spec is None or not hasattr(spec, "arena"):
             return 0
         held = [a for a, b in zip(spec.externals, spec.program.externals) if b.role not in ("param", "state")]
-        return spec.arena.nbytes + sum(a.nbytes for a in held)
+        return spec.arena.nbytes + sum(a.nbytes for a in held) + getattr(spec.fn, "workspace_bytes", 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import linecache
 
 from graphc.runtime import register_backend
+from graphc.shapes import check_fits
 
 from .printer import ModulePrinter
 
@@ -14,7 +15,10 @@ class NumpyFunction:
     def __init__(self, program, debug: bool = False):
         self.program = program
         key = "-".join(f"{k}{v}" for k, v in sorted(program.bindings.items())) or "static"
-        self.source = ModulePrinter(program, debug).source()
+        printer = ModulePrinter(program, debug)
+        self.source = printer.source()
+        self.workspace_bytes = printer.scratch.nbytes  # the scratch bind() allocates for bodies' intermediate values
+        check_fits(self.workspace_bytes, "the NumPy module's scratch arrays")
         filename = f"<graphc-numpy-{id(program):x}-{key}>"
         linecache.cache[filename] = (len(self.source), None, self.source.splitlines(True), filename)  # readable tracebacks
         namespace: dict = {}

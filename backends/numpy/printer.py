@@ -32,6 +32,44 @@ def _injective(shape, strides) -> bool:
     return True
 
 
+class Scratch:
+    """Arrays in a kernel's domain shape that its body's intermediate values borrow (BodyPrinter), allocated once
+    when the module is bound and shared by every kernel (one kernel runs at a time): a call allocates nothing."""
+
+    def __init__(self, printer: "ModulePrinter"):
+        self.printer = printer
+        self.sizes: dict[tuple, int] = {}   # (dtype name, slot) -> the most elements any kernel needs there
+        self.domain: tuple = ()
+        self.in_use: set[tuple] = set()
+
+    def start(self, domain) -> None:
+        self.domain, self.in_use = tuple(domain), set()
+
+    def take(self, dtype) -> str:
+        dtype = np.dtype(dtype).name
+        slot = next(i for i in itertools.count() if (dtype, i) not in self.in_use)
+        self.in_use.add((dtype, slot))
+        size = int(np.prod(self.domain))
+        self.sizes[(dtype, slot)] = max(self.sizes.get((dtype, slot), 0), size)
+        key = ("scratch", dtype, slot, self.domain)
+        names = self.printer.names
+        if key not in names:
+            names[key] = f"_s_{dtype}_{slot}_v{len(names)}"
+            self.printer.setup.append(f"    {names[key]} = _scratch_{dtype}_{slot}[:{size}].reshape({self.domain})")
+        return names[key]
+
+    def give(self, name: str, dtype) -> None:
+        slot = int(name.split("_")[3])
+        self.in_use.discard((np.dtype(dtype).name, slot))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(size * np.dtype(dtype).itemsize for (dtype, _), size in self.sizes.items())
+
+    def declarations(self) -> list[str]:
+        return [f"    _scratch_{dtype}_{slot} = np.empty({size}, np.{dtype})" for (dtype, slot), size in sorted(self.sizes.items())]
+
+
 class ModulePrinter:
     """Names every buffer and view once (bound when the module is bound to its arrays), then prints the kernels."""
 
@@ -40,6 +78,7 @@ class ModulePrinter:
         self.setup: list[str] = []
         self.names: dict[tuple, str] = {}
         self._tmp = itertools.count()
+        self.scratch = Scratch(self)
 
     def fresh(self) -> str:
         return f"v{next(self._tmp)}"
@@ -146,7 +185,8 @@ class ModulePrinter:
             for name, lo, hi, what in k.checks:
                 if name == ld.name:
                     lines.append(f"_check_range({raw.get(name) or loads[name]}, {lo}, {hi}, {(k.label + ': ' + what)!r})")
-        body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.fresh)
+        self.scratch.start(k.domain)
+        body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.scratch)
         store = k.store
         buf = store.buffer.name
         if isinstance(store, Gather):
@@ -269,7 +309,8 @@ class ModulePrinter:
             loads = {"acc": c}
             for ld in k.epilogue_loads:
                 loads[ld.name] = self.load(ld, domain, loads, lines)
-            lines += BodyPrinter(k.epilogue, loads, lambda i: self.grid(domain, i), self.fresh).assign(c)
+            self.scratch.start(domain)
+            lines += BodyPrinter(k.epilogue, loads, lambda i: self.grid(domain, i), self.scratch).assign(c)
         return lines
 
     def source(self, graph_hash: str = "") -> str:
@@ -300,7 +341,7 @@ class ModulePrinter:
         run = (["", "    def run():", "        with np.errstate(all='ignore'):  # inf/nan are data here; debug mode checks them"]
                + [("            " + line) for line in body or ["pass"]]
                + ["", "    return run", ""])
-        return "\n".join(head + binds + self.setup + run)
+        return "\n".join(head + binds + self.scratch.declarations() + self.setup + run)
 
 
 def _slice_code(start: int, step: int, n: int) -> str:

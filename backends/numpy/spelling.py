@@ -7,26 +7,20 @@ import numpy as np
 
 from graphc.scalar_ops import Body
 
-# op -> format over the operands' code; a ufunc name lets the last operation write into `out=`
+# op -> the NumPy ufunc that computes it elementwise; every one takes `out=`, so a body's values land in
+# preallocated arrays (the store, or the module's scratch) and a call allocates nothing
 SPELLINGS = {
-    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}", "neg": "-{0}",
-    "pow": "np.power({0}, {1})", "max": "np.maximum({0}, {1})", "min": "np.minimum({0}, {1})",
-    "floordiv": "np.floor_divide({0}, {1})", "mod": "np.mod({0}, {1})", "xor": "np.bitwise_xor({0}, {1})",
-    "shr": "np.right_shift({0}, {1})",
-    "exp": "np.exp({0})", "log": "np.log({0})", "log1p": "np.log1p({0})", "expm1": "np.expm1({0})",
-    "sqrt": "np.sqrt({0})", "tanh": "np.tanh({0})", "erf": "_erf({0})", "sin": "np.sin({0})", "cos": "np.cos({0})",
-    "tan": "np.tan({0})", "abs": "np.abs({0})", "sign": "np.sign({0})", "floor": "np.floor({0})", "ceil": "np.ceil({0})",
-    "lt": "{0} < {1}", "le": "{0} <= {1}", "eq": "{0} == {1}", "ne": "{0} != {1}",
-    "and": "np.logical_and({0}, {1})", "or": "np.logical_or({0}, {1})", "not": "np.logical_not({0})",
-    "where": "np.where({0}, {1}, {2})", "cast": "{0}.astype(np.{dtype})",
-}
-UFUNCS = {
     "add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.true_divide", "neg": "np.negative",
-    "pow": "np.power", "max": "np.maximum", "min": "np.minimum", "exp": "np.exp", "log": "np.log", "log1p": "np.log1p",
-    "expm1": "np.expm1", "sqrt": "np.sqrt", "tanh": "np.tanh", "sin": "np.sin", "cos": "np.cos", "abs": "np.abs",
+    "pow": "np.power", "max": "np.maximum", "min": "np.minimum", "floordiv": "np.floor_divide", "mod": "np.mod",
+    "xor": "np.bitwise_xor", "shr": "np.right_shift",
+    "exp": "np.exp", "log": "np.log", "log1p": "np.log1p", "expm1": "np.expm1", "sqrt": "np.sqrt", "tanh": "np.tanh",
+    "erf": "_erf", "sin": "np.sin", "cos": "np.cos", "tan": "np.tan", "abs": "np.abs", "sign": "np.sign",
+    "floor": "np.floor", "ceil": "np.ceil",
     "lt": "np.less", "le": "np.less_equal", "eq": "np.equal", "ne": "np.not_equal",
+    "and": "np.logical_and", "or": "np.logical_or", "not": "np.logical_not",
+    "where": "np.copyto",  # np.copyto(out, other); np.copyto(out, then, where=cond)
+    "cast": "np.copyto",   # np.copyto(out, x, casting='unsafe'): a C cast, as astype
 }
-_INFIX = {"add", "sub", "mul", "div", "neg", "lt", "le", "eq", "ne"}
 
 
 def number(value, dtype) -> str:
@@ -46,16 +40,17 @@ def number(value, dtype) -> str:
 
 
 class BodyPrinter:
-    """Prints a Body: values used more than once become named temporaries, the rest are inlined."""
+    """Prints a Body as one ufunc call per operation, each writing with `out=` into the store (the last one)
+    or into a scratch array of the domain's shape that `scratch` lends (and takes back after its last use)."""
 
-    def __init__(self, body: Body, loads: dict, axes: list, fresh):
-        self.body, self.loads, self.axes, self.fresh = body, loads, axes, fresh
+    def __init__(self, body: Body, loads: dict, axes, scratch):
+        self.body, self.loads, self.axes, self.scratch = body, loads, axes, scratch
         self.uses = [0] * len(body.ops)
         for o in body.ops:
             for a in o.args:
                 self.uses[a] += 1
         self.code: dict[int, str] = {}
-        self.lines: list[str] = []
+        self.lent: set[str] = set()
 
     def leaf(self, i: int) -> str | None:
         o = self.body.ops[i]
@@ -67,39 +62,56 @@ class BodyPrinter:
             return self.axes(o.value)
         return None
 
-    def expr(self, i: int, top: bool = False) -> str:
-        """Code for op i; parenthesised unless it is atomic or the whole statement."""
-        if i in self.code:
-            return self.code[i]
+    def operand(self, i: int) -> str:
         leaf = self.leaf(i)
-        if leaf is not None:
-            return leaf
-        o = self.body.ops[i]
-        text = SPELLINGS[o.op].format(*(self.expr(a) for a in o.args), dtype=o.dtype.name)
-        if o.op in _INFIX and not top:
-            text = f"({text})"
-        return text
+        return leaf if leaf is not None else self.code[i]
 
-    def prepare(self) -> None:
-        """Name every non-leaf value that is used more than once (in schedule order)."""
+    def _done_with(self, args) -> None:
+        for a in args:
+            self.uses[a] -= 1
+            name = self.code.get(a)
+            if self.uses[a] == 0 and name in self.lent:
+                self.lent.discard(name)
+                self.scratch.give(name, self.body.ops[a].dtype)
+
+    def _borrow(self, dtype) -> str:
+        name = self.scratch.take(dtype)
+        self.lent.add(name)
+        return name
+
+    def statements(self, target: str | None) -> tuple[list[str], str]:
+        """Statements computing the body (the last one into `target` when given), and the result's code."""
+        out = self.body.out
+        if self.leaf(out) is not None:
+            leaf = self.leaf(out)
+            return ([f"{target}[...] = {leaf}"] if target else []), (target or leaf)
+        lines = []
         for i, o in enumerate(self.body.ops):
-            if self.leaf(i) is None and self.uses[i] > 1 and i != self.body.out:
-                name = self.fresh()
-                self.lines.append(f"{name} = {self.expr(i, top=True)}")
-                self.code[i] = name
+            if self.leaf(i) is not None:
+                continue
+            args = [self.operand(a) for a in o.args]
+            last = i == out and target is not None
+            if o.op == "where":  # two copies into the destination: it must not be the condition's or `then`'s array
+                direct = last and all(self.leaf(a) is None or self.body.ops[a].op == "const" for a in o.args[:2])
+                dest = target if direct else self._borrow(o.dtype)
+                lines += [f"np.copyto({dest}, {args[2]})", f"np.copyto({dest}, {args[1]}, where={args[0]})"]
+                self._done_with(o.args)
+                if last and not direct:
+                    lines.append(f"{target}[...] = {dest}")
+            else:
+                self._done_with(o.args)  # an elementwise ufunc may write over an operand it is reading
+                dest = target if last else self._borrow(o.dtype)
+                if o.op == "cast":
+                    lines.append(f"np.copyto({dest}, {args[0]}, casting='unsafe')")
+                else:
+                    lines.append(f"{SPELLINGS[o.op]}({', '.join(args)}, out={dest})")
+            self.code[i] = target if last else dest
+        return lines, self.code[out]
 
     def assign(self, target: str) -> list[str]:
-        """Statements that write the body's value into the array expression `target` (same shape)."""
-        self.prepare()
-        o = self.body.ops[self.body.out]
-        if o.op in UFUNCS:
-            args = ", ".join(self.expr(a, top=True) for a in o.args)
-            return self.lines + [f"{UFUNCS[o.op]}({args}, out={target})"]
-        if o.op == "cast":
-            return self.lines + [f"np.copyto({target}, {self.expr(o.args[0], top=True)}, casting='unsafe')"]
-        return self.lines + [f"{target}[...] = {self.expr(self.body.out, top=True)}"]
+        """Statements that write the body's value into the array `target` (the domain's shape)."""
+        return self.statements(target)[0]
 
     def value(self) -> tuple[list[str], str]:
-        """Statements, and the expression of the body's value."""
-        self.prepare()
-        return self.lines, self.expr(self.body.out, top=True)
+        """Statements, and the name of an array (or a leaf's code) holding the body's value."""
+        return self.statements(None)
