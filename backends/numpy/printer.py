@@ -186,7 +186,8 @@ class ModulePrinter:
                 if name == ld.name:
                     lines.append(f"_check_range({raw.get(name) or loads[name]}, {lo}, {hi}, {(k.label + ': ' + what)!r})")
         self.scratch.start(k.domain)
-        body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.scratch)
+        aliases = [ld.name for ld in k.loads if _share_memory(ld.buffer, k.store.buffer)]
+        body = BodyPrinter(k.body, loads, lambda i: self.grid(k.domain, i), self.scratch, aliases)
         store = k.store
         buf = store.buffer.name
         if isinstance(store, Gather):
@@ -310,7 +311,8 @@ class ModulePrinter:
             for ld in k.epilogue_loads:
                 loads[ld.name] = self.load(ld, domain, loads, lines)
             self.scratch.start(domain)
-            lines += BodyPrinter(k.epilogue, loads, lambda i: self.grid(domain, i), self.scratch).assign(c)
+            aliases = ["acc"] + [ld.name for ld in k.epilogue_loads if _share_memory(ld.buffer, k.c.buffer)]
+            lines += BodyPrinter(k.epilogue, loads, lambda i: self.grid(domain, i), self.scratch, aliases).assign(c)
         return lines
 
     def source(self, graph_hash: str = "") -> str:
@@ -342,6 +344,15 @@ class ModulePrinter:
                + [("            " + line) for line in body or ["pass"]]
                + ["", "    return run", ""])
         return "\n".join(head + binds + self.scratch.declarations() + self.setup + run)
+
+
+def _share_memory(a, b) -> bool:
+    """May buffers a and b share bytes (the same buffer, or arena ranges that overlap)?"""
+    if a is b:
+        return True
+    if a.role != "temp" or b.role != "temp" or a.offset is None or b.offset is None:
+        return False
+    return a.offset < b.offset + b.nbytes and b.offset < a.offset + a.nbytes
 
 
 def _slice_code(start: int, step: int, n: int) -> str:

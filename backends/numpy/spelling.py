@@ -43,7 +43,7 @@ class BodyPrinter:
     """Prints a Body as one ufunc call per operation, each writing with `out=` into the store (the last one)
     or into a scratch array of the domain's shape that `scratch` lends (and takes back after its last use)."""
 
-    def __init__(self, body: Body, loads: dict, axes, scratch):
+    def __init__(self, body: Body, loads: dict, axes, scratch, aliases=()):
         self.body, self.loads, self.axes, self.scratch = body, loads, axes, scratch
         self.uses = [0] * len(body.ops)
         for o in body.ops:
@@ -51,6 +51,11 @@ class BodyPrinter:
                 self.uses[a] += 1
         self.code: dict[int, str] = {}
         self.lent: set[str] = set()
+        # the loads that may share memory with the store: the store may hold an intermediate value only
+        # once none of them is read any more
+        self.aliased = [i for i, o in enumerate(body.ops) if o.op == "arg" and o.value in set(aliases)]
+        self.target: str | None = None
+        self.target_holds: int | None = None
 
     def leaf(self, i: int) -> str | None:
         o = self.body.ops[i]
@@ -73,8 +78,15 @@ class BodyPrinter:
             if self.uses[a] == 0 and name in self.lent:
                 self.lent.discard(name)
                 self.scratch.give(name, self.body.ops[a].dtype)
+            if self.uses[a] == 0 and a == self.target_holds:
+                self.target_holds = None
 
-    def _borrow(self, dtype) -> str:
+    def _borrow(self, i: int, dtype) -> str:
+        """Where value i goes: the store itself when it is free (same dtype, no aliased load still to read), else scratch."""
+        if (self.target is not None and self.target_holds is None and dtype == self.body.dtype
+                and all(self.uses[a] == 0 for a in self.aliased)):
+            self.target_holds = i
+            return self.target
         name = self.scratch.take(dtype)
         self.lent.add(name)
         return name
@@ -86,21 +98,23 @@ class BodyPrinter:
             leaf = self.leaf(out)
             return ([f"{target}[...] = {leaf}"] if target else []), (target or leaf)
         lines = []
+        self.target = target
         for i, o in enumerate(self.body.ops):
             if self.leaf(i) is not None:
                 continue
             args = [self.operand(a) for a in o.args]
             last = i == out and target is not None
             if o.op == "where":  # two copies into the destination: it must not be the condition's or `then`'s array
-                direct = last and all(self.leaf(a) is None or self.body.ops[a].op == "const" for a in o.args[:2])
-                dest = target if direct else self._borrow(o.dtype)
+                direct = last and all((self.leaf(a) is None and self.code[a] != target) or self.body.ops[a].op == "const"
+                                      for a in o.args[:2])
+                dest = target if direct else self._borrow(i, o.dtype)
                 lines += [f"np.copyto({dest}, {args[2]})", f"np.copyto({dest}, {args[1]}, where={args[0]})"]
                 self._done_with(o.args)
                 if last and not direct:
                     lines.append(f"{target}[...] = {dest}")
             else:
                 self._done_with(o.args)  # an elementwise ufunc may write over an operand it is reading
-                dest = target if last else self._borrow(o.dtype)
+                dest = target if last else self._borrow(i, o.dtype)
                 if o.op == "cast":
                     lines.append(f"np.copyto({dest}, {args[0]}, casting='unsafe')")
                 else:
