@@ -333,6 +333,7 @@ class Loop:
     init: float | None = None
     checks: tuple = ()
     label: str = ""
+    fused: tuple = ()  # the labels of the kernels fusion merged into this one, in schedule order
 
     def __post_init__(self):
         if self.combine is not None and self.init is None:
@@ -394,6 +395,7 @@ class Gemm:
     epilogue: object = None
     epilogue_loads: tuple = ()
     label: str = ""
+    fused: tuple = ()  # the labels of the kernels fusion merged into this one, in schedule order
 
     @property
     def reads(self) -> list[Buffer]:

@@ -192,7 +192,7 @@ def _try_fuse(kernels: list, step: int, protected: set) -> list | None:
         fused = _inline(k, temp, producer)
         if fused is None or (k.writes in sources and not _reads_only_where_it_writes(fused, k.writes)):
             return None
-        fused.label = _merged_label(producer.label, k.label)
+        fused.label, fused.fused = _merged(producer, k)
         out[j] = fused
     del out[step]
     return out
@@ -206,8 +206,10 @@ def _reads_only_where_it_writes(k: Loop, buffer) -> bool:
                     for ld in k.loads if ld.buffer is buffer))
 
 
-def _merged_label(first: str, then: str) -> str:
-    return f"{first} + {then}" if first and then else first or then
+def _merged(first, then) -> tuple[str, tuple]:
+    """The label and the `fused` parts of the kernel that merges `first` into `then`."""
+    parts = tuple(dict.fromkeys((first.fused or (first.label,)) + (then.fused or (then.label,))))
+    return " + ".join(p for p in parts if p), parts
 
 
 def fuse_epilogues(program: Program) -> Program:
@@ -272,4 +274,5 @@ def _as_epilogue(g: Gemm, k, kernels: list, g_step: int, k_step: int) -> Gemm | 
     if len(loads) > MAX_LOADS or _work(body)[0] > MAX_BODY_OPS:
         return None
     c = Operand(target, 0, contiguous_strides(shape)[:-2])
-    return dataclasses.replace(g, c=c, epilogue=body, epilogue_loads=tuple(loads), label=_merged_label(g.label, k.label))
+    label, parts = _merged(g, k)
+    return dataclasses.replace(g, c=c, epilogue=body, epilogue_loads=tuple(loads), label=label, fused=parts)

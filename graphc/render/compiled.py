@@ -3,9 +3,9 @@
 Edges run from the kernel that last wrote a buffer to each kernel that reads it, coloured by
 the buffer's role (input, param, state, const, output) or, for temporaries, by the arena slot they
 share (buffers that reuse the same bytes have one colour). Every buffer has one writer, so
-each edge names the buffer it carries; parameter updates are the last kernels. Fusion groups
-(`program.groups`, lists of kernel indices) are drawn as clusters, and arena slots
-(`buffer.offset`) are shown on buffer labels.
+each edge names the buffer it carries; parameter updates are the last kernels. A fused kernel is
+drawn as a cluster, labelled with its fused formula, around the graph ops it implements
+(`kernel.fused`), and arena slots (`buffer.offset`) are shown on buffer labels.
 """
 from __future__ import annotations
 
@@ -41,11 +41,6 @@ def program_of(target) -> Program:
     return compile_program(graph, {}, target.n_outputs, target.updates)
 
 
-def fusion_groups(program) -> list:
-    """Hook: kernel index lists that a fusion pass merged into one kernel (drawn as clusters). None yet."""
-    return getattr(program, "groups", None) or []
-
-
 def arena_slot(buf) -> str:
     """Where a buffer lives in the arena: its byte offset, set by the memory plan (temporaries only)."""
     offset = getattr(buf, "offset", None)
@@ -67,6 +62,7 @@ def body_text(body, names: dict) -> str:
         args = [text(a, depth + 1) for a in o.args]
         if o.op in _INFIX:
             return f"({args[0]} {_INFIX[o.op]} {args[1]})"
+        args = [a[1:-1] if a.startswith("(") and a.endswith(")") else a for a in args]  # f(a + b), not f((a + b))
         if o.op == "neg":
             return f"−{args[0]}"
         if o.op == "cast":
@@ -80,8 +76,12 @@ def body_text(body, names: dict) -> str:
 def _kernel_lines(i, k) -> list:
     if isinstance(k, Gemm):
         t = lambda flag: "ᵀ" if flag else ""  # noqa: E731
-        kind = "Gemm"
-        detail = f"{k.c.buffer.name} = {k.a.buffer.name}{t(k.trans_a)} @ {k.b.buffer.name}{t(k.trans_b)}"
+        kind = "Gemm" + (" with epilogue" if k.epilogue is not None else "")
+        product = f"{k.a.buffer.name}{t(k.trans_a)} @ {k.b.buffer.name}{t(k.trans_b)}"
+        if k.epilogue is not None:
+            names = {ld.name: ld.buffer.name for ld in k.epilogue_loads} | {"acc": f"({product})"}
+            product = body_text(k.epilogue, names)
+        detail = f"{k.c.buffer.name} = {product}"
     else:
         kind = "Loop" if not k.combine else f"Loop ({k.combine} over axes {tuple(k.reduce)})"
         names = {ld.name: ld.buffer.name for ld in k.loads}
@@ -89,9 +89,18 @@ def _kernel_lines(i, k) -> list:
     lines = [f"#{i} {kind}"]
     if detail:
         lines.append(detail if len(detail) <= 60 else detail[:57] + "...")
-    if k.label:
+    if k.label and len(k.fused) <= 1:  # a fused kernel's ops are drawn around it
         lines.append(k.label)
     return lines
+
+
+def _fused_formula(k, limit: int = 90) -> str:
+    if isinstance(k, Gemm):
+        names = {ld.name: ld.buffer.name for ld in k.epilogue_loads} | {"acc": f"({k.a.buffer.name} @ {k.b.buffer.name})"}
+        text = body_text(k.epilogue, names)
+    else:
+        text = body_text(k.body, {ld.name: ld.buffer.name for ld in k.loads})
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _view_text(access) -> str:
@@ -102,7 +111,6 @@ def compiled_scene(program: Program, rankdir: str = "TB") -> Scene:
     s = Scene("graphc_program", rankdir)
     writer: dict[int, str] = {}   # buffer id -> key of the last kernel that wrote it
     sources: set = set()
-    group_of = {k: gi for gi, ks in enumerate(fusion_groups(program)) for k in ks}
     slots = {o: n for n, o in enumerate(sorted({b.offset for b in program.temporaries if b.offset is not None}))}
 
     def color(buf) -> str:
@@ -123,9 +131,17 @@ def compiled_scene(program: Program, rankdir: str = "TB") -> Scene:
 
     for i, k in enumerate(program.kernels):
         key = f"k{i}"
-        cluster = (f"fusion group {group_of[i]}",) if i in group_of else ()
+        cluster = ()
+        if len(k.fused) > 1:  # the graph ops this one kernel implements, inside a cluster named by its formula
+            cluster = (f"#{i} fused: {_fused_formula(k)}",)
+            s.clusters[cluster] = dict(style="rounded,filled", fillcolor="#eef2ff", color="#6366f1", fontcolor="#3730a3")
+            for j, part in enumerate(k.fused):
+                s.node(f"{key}_op{j}", [part], cluster=cluster, shape="ellipse", style="filled", fillcolor="#e0e7ff",
+                       color="#a5b4fc", fontsize="8")
+                s.edge(f"{key}_op{j}", key, style="invis")
         s.node(key, _kernel_lines(i, k), cluster=cluster, shape="box", style="filled,rounded", fillcolor="#f9fafb")
-        accesses = [ld.access for ld in k.loads] if isinstance(k, Loop) else [k.operand_view("a"), k.operand_view("b")]
+        accesses = ([ld.access for ld in k.loads] if isinstance(k, Loop) else
+                    [k.operand_view("a"), k.operand_view("b")] + [ld.access for ld in k.epilogue_loads])
         for access in accesses:
             s.edge(read(access.buffer), key, _view_text(access), color=color(access.buffer), fontcolor=color(access.buffer))
         writer[k.writes.id] = key

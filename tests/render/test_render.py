@@ -253,7 +253,7 @@ def test_compiled_view_draws_kernels_and_buffers_by_role():
         gc.render(fn, view="compiled")
     fn(x=np.ones((4, 2), np.float32))
     nodes, edges, texts = parse(gc.render(fn).svg())
-    kernels = [v for k, v in nodes.items() if k.startswith("k")]
+    kernels = [v for k, v in nodes.items() if re.fullmatch(r"k\d+", k)]
     assert len(kernels) == len(fn.backend.last.program.kernels)
     assert any(v[0].endswith("Gemm") and "in_x" in v[1] for v in kernels)
     assert any("Loop (add over axes" in v[0] for v in kernels)
@@ -261,6 +261,22 @@ def test_compiled_view_draws_kernels_and_buffers_by_role():
     param_edges = [a for t, h, a in edges if nodes.get(t, [""])[0] == "p_w"]
     assert input_edges and param_edges
     assert {a["stroke"] for a in input_edges} == {"#2563eb"} and {a["stroke"] for a in param_edges} == {"#b45309"}
+
+
+def test_a_fused_kernel_is_a_cluster_named_by_its_formula_around_the_ops_it_implements():
+    x = gc.input("x", (None, 3))
+    w = gc.param("w", np.ones((3, 2), np.float32))
+    b = gc.param("b", np.zeros(2, np.float32))
+    y = gc.tanh(x @ w + b, name="act")
+    fn = gc.compile([y, gc.sum(gc.exp(y * 2.0 - 1.0))])
+    fn(x=np.ones((4, 3), np.float32))
+    svg = gc.render(fn, view="compiled").svg()
+    _, _, texts = parse(svg)
+    assert any("fused: tanh((in_x @ p_w) + p_b)" in t for t in texts)       # the Gemm and its epilogue (y)
+    assert any(t.startswith("#") and "fused: exp((t_act · 2) − 1)" in t for t in texts)  # the sum with its producers
+    assert "tanh 'act'" in texts and any(t.startswith("exp 'exp") for t in texts)  # the graph ops inside
+    clusters = re.findall(r'<g id="clust\d+" class="cluster">', svg)
+    assert len(clusters) >= 2
 
 
 # -- large graphs ----------------------------------------------------------------------------
