@@ -6,14 +6,15 @@ default) also the Program passes and the planned arena. Each stage is a named pu
 `verify` runs after every stage in debug mode (and wherever GRAPHC_VERIFY=1, as in the test suite),
 naming the stage that broke an invariant. Debug mode leaves fusion out, so that its NaN check after
 every kernel names the one node that produced the value. Every stage's effect is recorded on the Program (`program.report`), and with
-`dump=DIR` (or GRAPHC_DUMP) each stage's listing and its diff against the previous one are written.
+`dump=DIR` (or GRAPHC_DUMP) each stage's listing, its diff against the previous one and a drawing
+(graphc.render installs the drawer) are written.
 """
 from __future__ import annotations
 
 import difflib
 import os
 
-from .errors import GraphError
+from .errors import GraphcError, GraphError
 from .ir import Graph, verify as verify_graph
 from .lower import lower
 from .passes import donate_updates, fuse_elementwise, fuse_epilogues, layout_sequential, plan_memory, plan_report, simplify
@@ -25,6 +26,7 @@ PROGRAM_PASSES: list = [donate_updates, fuse_epilogues, fuse_elementwise]  # Pro
 LEVELS = (0, 1, 2)
 
 
+STAGE_DRAWING: dict = {"draw": None}  # set by graphc.render: draw(graph or program, path) for dumps (no upward import)
 FUSION = (fuse_epilogues, fuse_elementwise)  # left out in debug mode: its NaN check names one node per kernel
 
 
@@ -44,22 +46,22 @@ def compile_program(graph: Graph, bindings: dict, n_outputs: int, updates: list,
     dump = dump or os.environ.get("GRAPHC_DUMP") or None
     debug = debug or os.environ.get("GRAPHC_VERIFY", "") not in ("", "0")  # the test suite sets it
     trail = _Trail(dump, bindings)
-    trail.record("input graph", str(graph) if dump else "", {"nodes": len(graph)})
+    trail.record("input graph", graph, {"nodes": len(graph)})
     for graph_pass in graph_passes:
         before = len(graph)
         graph = _checked(graph_pass.__name__, graph_pass(graph), verify_graph, debug)
         stats = dict(getattr(graph, "pass_stats", {}) or {})
-        trail.record(graph_pass.__name__, str(graph) if dump else "", {"nodes_before": before, "nodes_after": len(graph), **stats})
+        trail.record(graph_pass.__name__, graph, {"nodes_before": before, "nodes_after": len(graph), **stats})
         # a pass keeps the outputs in order: the update values are the outputs after the results
         updates = [(var, node) for (var, _), node in zip(updates, graph.outputs[n_outputs:])]
     program = _checked("lower", lower(graph, bindings, n_outputs, updates), verify_program, True)
-    trail.record("lower", str(program) if dump else "", {"kernels": len(program.kernels), "buffers": len(program.buffers)})
+    trail.record("lower", program, {"kernels": len(program.kernels), "buffers": len(program.buffers)})
     for program_pass in program_passes:
         before = len(program.kernels)
         program = _checked(program_pass.__name__, program_pass(program), verify_program, debug)
-        trail.record(program_pass.__name__, str(program) if dump else "", {"kernels_before": before, "kernels_after": len(program.kernels)})
+        trail.record(program_pass.__name__, program, {"kernels_before": before, "kernels_after": len(program.kernels)})
     program = _checked(memory_plan.__name__, memory_plan(program), verify_program, debug)
-    trail.record(memory_plan.__name__, str(program) if dump else "", plan_report(program).as_dict())
+    trail.record(memory_plan.__name__, program, plan_report(program).as_dict())
     program.report = trail.entries
     return program
 
@@ -74,14 +76,23 @@ class _Trail:
             self.directory = os.path.join(directory, suffix)
             os.makedirs(self.directory, exist_ok=True)
 
-    def record(self, stage: str, listing: str, stats: dict):
+    def record(self, stage: str, result, stats: dict):
+        """Note what `stage` did; with a dump directory, write its result's listing, diff and drawing."""
         self.entries.append({"stage": stage, **stats})
         if not self.directory:
             return
+        listing = str(result)  # a Program's listing states its buffers and kernels as they are now
         index = len(self.entries) - 1
         base = os.path.join(self.directory, f"{index:02d}_{stage.replace(' ', '_')}")
         with open(base + ".txt", "w") as f:
             f.write(listing)
+        draw = STAGE_DRAWING["draw"]
+        if draw is not None:
+            try:
+                draw(result, base + ".svg")
+            except GraphcError as e:  # Graphviz missing, say: the listings are still worth having
+                with open(base + ".svg.txt", "w") as f:
+                    f.write(f"no drawing: {e}\n")
         if self.previous is not None:
             diff = difflib.unified_diff(self.previous[1].splitlines(True), listing.splitlines(True),
                                         fromfile=self.previous[0], tofile=stage)

@@ -11,7 +11,7 @@ from .. import dtypes
 from ..autodiff import grad
 from ..errors import GraphcError, RenderError
 from ..interpreter import run
-from .. import ir as ir_module
+from .. import ir as ir_module, pipeline
 from ..ir import Graph, Node, toposort
 from ..program import Program
 from ..runtime import bind_inputs
@@ -81,6 +81,15 @@ def render(target, view: str | None = None, values: dict | None = None, *, wrt=N
     if path is not None:
         write(dg, path)
     return dg
+
+
+def _draw_stage(result, path: str) -> None:
+    """A pipeline stage's drawing for gc.compile(dump=...): a Graph as the graph it is (its backward part
+    is ordinary ops), a Program as its kernels."""
+    render(result, view="compiled" if isinstance(result, Program) else "forward", path=path)
+
+
+pipeline.STAGE_DRAWING["draw"] = _draw_stage
 
 
 def _target_nodes(target) -> list[Node]:

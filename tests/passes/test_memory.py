@@ -130,8 +130,10 @@ def test_optimize_levels_are_checked_and_dump_writes_each_stage(tmp_path):
     stages = [e["stage"] for e in f.report()]
     assert stages[0] == "input graph" and "lower" in stages and stages[-1] == "plan_memory"
     written = sorted(p.name for p in (tmp_path / "N2").iterdir())
-    assert written[0] == "00_input_graph.txt" and any(n.endswith("lower.txt") for n in written)
+    assert "00_input_graph.txt" in written and any(n.endswith("lower.txt") for n in written)
     assert any(n.endswith("plan_memory.diff") for n in written)
+    drawings = [n for n in written if n.endswith(".svg")]  # one per stage: the graph, then the kernels
+    assert len(drawings) == len(stages) and (tmp_path / "N2" / "02_lower.svg").read_text().lstrip().startswith("<?xml")
     plain = gc.compile(loss, optimize=0)
     plain(x=np.ones((2, 3), np.float32))
     assert [e["stage"] for e in plain.report()] == ["input graph", "lower", "layout_sequential"]  # no pass at 0
