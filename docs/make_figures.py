@@ -1,4 +1,4 @@
-"""Regenerate every figure of docs/backprop.md (SVG, under docs/figures/) with gc.render.
+"""Regenerate every figure of docs/backprop.md and docs/optimizer.md (SVG, under docs/figures/) with gc.render.
 
 Run: python docs/make_figures.py   (needs Graphviz's `dot`; prints the numbers the tutorial quotes)
 """
@@ -117,6 +117,20 @@ def main(folder: str = FIGURES) -> dict:
         step(x=np.ones((32, 64), np.float32), y=np.zeros(32, np.int64))
         gc.render(step, view="memory", path=out(f"mlp_memory_O{level}.svg"))
         numbers[f"mlp step optimize={level}"] = step.report()
+    # docs/optimizer.md: a small MLP's SGD step after each stage of the pipeline (gc.compile's dump drawings)
+    import glob
+    import shutil
+    import tempfile
+
+    model = nn.Sequential(nn.Linear(4, 8, seed=1), nn.Tanh(), nn.Linear(8, 3, seed=2), name="mlp")
+    x, y = gc.input("x", (None, 4)), gc.input("y", (None,), gc.int64)
+    loss = gc.losses.cross_entropy(model(x), y)
+    with tempfile.TemporaryDirectory() as dump:
+        step = gc.compile(loss, updates=dict(gc.optim.SGD(model.parameters(), lr=0.1).updates(loss)), dump=dump)
+        step(x=np.ones((8, 4), np.float32), y=np.zeros(8, np.int64))
+        for drawing in sorted(glob.glob(os.path.join(dump, "N8", "*.svg"))):
+            shutil.copyfile(drawing, out("mlp_stage_" + os.path.basename(drawing)))
+    numbers["small mlp step stages"] = step.report()
     for k, v in numbers.items():
         print(f"{k}: {v}")
     return numbers

@@ -7,8 +7,8 @@ by the producer's body over the producer's loads, their views composed with the 
 (`compose`): the fused kernel still reads only original buffers, and the temporary disappears. A
 composition that strides cannot express (a read that would carry across the producer's axes) is not
 fused. The cost rule never duplicates expensive work: a producer is inlined into several reads only
-when its body is a few cheap operations, and never through a read that repeats its elements
-(a broadcast). Fused bodies stay small (MAX_BODY_OPS operations, MAX_LOADS loads).
+when its body is one cheap operation on one load and every read is the very view it writes
+(element by element), and never through a read that repeats its elements (a broadcast). Fused bodies stay small (MAX_BODY_OPS operations, MAX_LOADS loads).
 
 Moving reads changes when they happen, so fusion refuses when a buffer the producer reads is
 written between the producer and the consumer (a parameter update): the fused kernel must see the
@@ -23,7 +23,7 @@ from ..scalar_ops import Body, Builder
 
 MAX_BODY_OPS = 48   # operations in a fused body (beyond it, one more buffer costs less than a huge kernel)
 MAX_LOADS = 8       # loads of a fused kernel (operands a printer juggles at once)
-CHEAP_OPS = 2       # a producer this small may be inlined into several reads
+CHEAP_OPS = 1       # a producer this small (one operation on one load: a cast, x·c) may be inlined into several reads
 EXPENSIVE = {"exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf", "sin", "cos", "tan", "pow", "div", "floordiv", "mod"}
 
 
@@ -173,8 +173,9 @@ def _try_fuse(kernels: list, step: int, protected: set) -> list | None:
         return None
     reads = [ld for _, k in readers for ld in k.loads if ld.buffer is temp]
     ops, expensive = _work(producer.body)
-    if len(reads) > 1 and (expensive or ops > CHEAP_OPS):
-        return None  # never duplicate real work
+    if len(reads) > 1 and (expensive or ops > CHEAP_OPS or len(producer.loads) > 1
+                           or any(not _whole(ld.access, temp) for ld in reads)):
+        return None  # never duplicate real work, nor cheap work read through another view (windows, transposes)
     writers = _writers(kernels)
     sources = [ld.buffer for ld in producer.loads]
     out = list(kernels)
