@@ -184,8 +184,10 @@ class Specialization:
         self.externals = [_external_array(b) for b in program.externals]
         position = {id(b): i for i, b in enumerate(program.externals)}
         by_name = {n.attrs["name"]: n for n in input_nodes}
-        self.input_slots = [(by_name[name], self.externals[position[id(b)]]) for name, b in program.inputs.items()]
-        self.output_slots = [(self.externals[position[id(b)]], shape) for b, shape in program.outputs]
+        # staging and results as arrays of the caller's shapes: a call copies in and out without a reshape
+        self.input_slots = [(by_name[name], self.externals[position[id(b)]].reshape(
+            shapes.concrete_shape(by_name[name].shape, program.bindings))) for name, b in program.inputs.items()]
+        self.output_slots = [self.externals[position[id(b)]].reshape(shape) for b, shape in program.outputs]
         self.lock = threading.Lock()
 
     @property
@@ -196,9 +198,9 @@ class Specialization:
         """Run once: `arrays` maps each input (its node, as bind_inputs gives them) to a validated array."""
         with self.lock:
             for key, staging in self.input_slots:
-                np.copyto(staging, arrays[key].reshape(-1), casting="same_kind")
+                staging[...] = arrays[key]  # validated by bind_inputs: declared shape, a dtype the cast policy allows
             self.fn(self.arena, self.externals)
-            return [flat.reshape(shape).copy() for flat, shape in self.output_slots]
+            return [result.copy() for result in self.output_slots]
 
 
 def _external_array(buf) -> np.ndarray:
