@@ -10,7 +10,8 @@ from .printer import ModulePrinter
 
 
 class NumpyFunction:
-    """One Program's generated module; called as fn(arena, externals), binding its views on the first call."""
+    """One Program's generated module: fn.bind(arena, externals) makes its views once and returns run();
+    fn(arena, externals) binds (once per pair of arrays) and runs."""
 
     def __init__(self, program, debug: bool = False):
         self.program = program
@@ -26,11 +27,15 @@ class NumpyFunction:
         self._bind = namespace["bind"]
         self._bound: tuple | None = None  # (arena, externals, run): views are created once per arena
 
-    def __call__(self, arena, externals) -> None:
+    def bind(self, arena, externals):
+        """The module's run(), its views made once over these arrays."""
         bound = self._bound
         if bound is None or bound[0] is not arena or bound[1] is not externals:
             bound = self._bound = (arena, externals, self._bind(arena, externals))
-        bound[2]()
+        return bound[2]
+
+    def __call__(self, arena, externals) -> None:
+        self.bind(arena, externals)()
 
 
 class NumpyBackend:

@@ -332,7 +332,7 @@ class ModulePrinter:
             '"""',
             "import numpy as np",
             "from numpy.lib.stride_tricks import as_strided as _view",
-            "from graphc.backends.numpy.support import _boxed, _check_finite, _check_range, _erf",
+            "from graphc.backends.numpy.support import _boxed, _check_finite, _check_range, _erf, _errors",
             "",
             "",
             "def bind(arena, externals):",
@@ -340,9 +340,9 @@ class ModulePrinter:
         binds = [f"    {b.name} = externals[{i}]  # {b.role} {b.dtype}[{b.size}]" for i, b in enumerate(prog.externals)]
         binds += [f"    {b.name} = arena[{b.offset}:{b.offset + b.nbytes}].view(np.{b.dtype.name})  # temp {b.dtype}[{b.size}]"
                   for b in prog.temporaries]
-        run = (["", "    def run():", "        with np.errstate(all='ignore'):  # inf/nan are data here; debug mode checks them"]
+        run = (["", "    def run():", "        _token = _errors.ignore()  # inf/nan are data here; debug mode checks them", "        try:"]
                + [("            " + line) for line in body or ["pass"]]
-               + ["", "    return run", ""])
+               + ["        finally:", "            _errors.restore(_token)", "", "    return run", ""])
         return "\n".join(head + binds + self.scratch.declarations() + self.setup + run)
 
 

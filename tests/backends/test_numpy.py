@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 import graphc as gc
 
@@ -52,3 +53,20 @@ def test_a_training_step_allocates_nothing_after_its_first_call_but_its_outputs(
     # NumPy's ufunc iterator may buffer 8192 elements of a broadcast operand at a time: a few such buffers, no array
     assert peak < 96 * 1024, peak
     assert current < 4 * 1024, current
+
+
+def test_a_call_ignores_floating_point_warnings_inside_and_leaves_the_error_state_as_it_was():
+    import warnings
+
+    x = gc.input("x", (3,))
+    idx = gc.input("i", (2,), gc.int64)
+    f = gc.compile([gc.exp(x) / x, gc.take(x, idx)])
+    before = np.geterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow or 0/0 warning would fail the call
+        out, _ = f(x=np.array([1000.0, 0.0, 1.0], np.float32), i=np.array([0, 1]))
+    assert np.isinf(out[0]) and np.isinf(out[1])
+    assert np.geterr() == before
+    with pytest.raises(gc.IndexRangeError):  # a call stopped by a check restores the state too
+        f(x=np.ones(3, np.float32), i=np.array([0, 7]))
+    assert np.geterr() == before
