@@ -177,19 +177,26 @@ class Specialization:
 
     def __init__(self, program, builder, debug: bool, input_nodes):
         self.program = program
-        shapes.check_fits(program.arena_bytes + sum(b.nbytes for b in program.buffers if b.role != "temp"),
+        shapes.check_fits(program.arena_bytes + sum(b.nbytes for b in program.buffers if b.role != "temp"),  # at most
                           "this compiled program (its arena and external buffers)")
         self.fn = builder.build(program, debug=debug)
+        # a backend may read the caller's input arrays where they are (`fn.inputs_by_argument`): then only a program
+        # that writes parameters stages its inputs (an input that shares memory with a parameter must not change
+        # under the running step)
+        self.in_place_inputs = getattr(self.fn, "inputs_by_argument", False) and not any(
+            k.writes.role in ("param", "state") for k in program.kernels)
         self.arena = np.empty(program.arena_bytes, np.uint8)
-        self.externals = [_external_array(b) for b in program.externals]
-        # a backend may bind its function to these arrays once (`fn.bind(arena, externals) -> run()`)
+        self.externals = [_external_array(b, staged=not self.in_place_inputs) for b in program.externals]
+        # and bind its function to these arrays once (`fn.bind(arena, externals) -> run(*inputs)`)
         bind = getattr(self.fn, "bind", None)
-        self.run = bind(self.arena, self.externals) if bind is not None else lambda: self.fn(self.arena, self.externals)
+        self.run = bind(self.arena, self.externals) if bind is not None else lambda *_: self.fn(self.arena, self.externals)
         position = {id(b): i for i, b in enumerate(program.externals)}
         by_name = {n.attrs["name"]: n for n in input_nodes}
         # staging and results as arrays of the caller's shapes: a call copies in and out without a reshape
-        self.input_slots = [(by_name[name], self.externals[position[id(b)]].reshape(
-            shapes.concrete_shape(by_name[name].shape, program.bindings))) for name, b in program.inputs.items()]
+        self.input_slots = [(by_name[name], b.dtype, self.externals[position[id(b)]].reshape(
+            shapes.concrete_shape(by_name[name].shape, program.bindings)) if not self.in_place_inputs else None)
+            for name, b in program.inputs.items()]
+        self.staged = [staging for _, _, staging in self.input_slots]
         self.output_slots = [self.externals[position[id(b)]].reshape(shape) for b, shape in program.outputs]
         self.lock = threading.Lock()
 
@@ -200,13 +207,25 @@ class Specialization:
     def __call__(self, arrays: dict) -> list:
         """Run once: `arrays` maps each input (its node, as bind_inputs gives them) to a validated array."""
         with self.lock:
-            for key, staging in self.input_slots:
-                staging[...] = arrays[key]  # validated by bind_inputs: declared shape, a dtype the cast policy allows
-            self.run()
+            if self.in_place_inputs:
+                self.run(*[_c_contiguous(arrays[key], dtype) for key, dtype, _ in self.input_slots])
+            else:
+                for key, _, staging in self.input_slots:
+                    staging[...] = arrays[key]  # validated by bind_inputs: declared shape, a dtype the cast policy allows
+                self.run(*self.staged)
             return [result.copy() for result in self.output_slots]
 
 
-def _external_array(buf) -> np.ndarray:
+def _c_contiguous(array: np.ndarray, dtype) -> np.ndarray:
+    """The caller's (validated) array as it is when it is C-contiguous of `dtype`, else a converted copy."""
+    if array.dtype == dtype and array.flags.c_contiguous:
+        return array
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _external_array(buf, staged: bool = True) -> np.ndarray:
+    if buf.role == "input" and not staged:
+        return np.empty(0, buf.dtype)  # never read: the backend reads the caller's array
     if buf.role in ("param", "state"):
         flat = buf.var.value.reshape(-1)
         if flat.size and not np.shares_memory(flat, buf.var.value):

@@ -27,15 +27,19 @@ class NumpyFunction:
         self._bind = namespace["bind"]
         self._bound: tuple | None = None  # (arena, externals, run): views are created once per arena
 
+    inputs_by_argument = True  # run(*inputs) reads the caller's arrays (C-contiguous, declared dtypes) in place
+
     def bind(self, arena, externals):
-        """The module's run(), its views made once over these arrays."""
+        """The module's run(*inputs), its views of everything but the inputs made once over these arrays."""
         bound = self._bound
         if bound is None or bound[0] is not arena or bound[1] is not externals:
             bound = self._bound = (arena, externals, self._bind(arena, externals))
         return bound[2]
 
     def __call__(self, arena, externals) -> None:
-        self.bind(arena, externals)()
+        """Run with the inputs in their external (staging) arrays."""
+        position = {id(b): i for i, b in enumerate(self.program.externals)}
+        self.bind(arena, externals)(*(externals[position[id(b)]] for b in self.program.inputs.values()))
 
 
 class NumpyBackend:

@@ -76,6 +76,7 @@ class ModulePrinter:
     def __init__(self, program: Program, debug: bool = False):
         self.program, self.debug = program, debug
         self.setup: list[str] = []
+        self.per_call: list[str] = []
         self.names: dict[tuple, str] = {}
         self._tmp = itertools.count()
         self.scratch = Scratch(self)
@@ -96,12 +97,13 @@ class ModulePrinter:
         if key not in self.names:
             b, item = v.buffer.name, v.buffer.dtype.itemsize
             if v.is_whole:
-                expr = f"{b}.reshape({v.shape})" if len(v.shape) != 1 else b
-            else:
-                base = f"{b}[{v.offset}:]" if v.offset else b
-                expr = f"_view({base}, {v.shape}, {tuple(s * item for s in v.strides)})"
+                expr = f"{b}.reshape({v.shape})" if len(v.shape) != 1 or v.buffer.role == "input" else b
+            else:  # the ndarray constructor over a contiguous base: a strided view, bounds checked by NumPy
+                expr = (f"np.ndarray({v.shape}, np.{v.buffer.dtype.name}, {b}, {v.offset * item}, "
+                        f"{tuple(s * item for s in v.strides)})")
             name = self.names[key] = f"{b}_v{len(self.names)}"
-            self.setup.append(f"    {name} = {expr}")
+            # an input is the caller's array, passed to run(): its views are made at every call (cheaply)
+            (self.per_call if v.buffer.role == "input" else self.setup).append(f"    {name} = {expr}")
         return self.names[key]
 
     def grid(self, domain, k: int) -> str:
@@ -328,19 +330,23 @@ class ModulePrinter:
             f'"""graphc NumPy module for graph {graph_hash[:12]} with '
             f'{", ".join(f"{k}={v}" for k, v in prog.bindings.items()) or "static shapes"}.',
             "",
-            "bind(arena, externals) names every buffer and view once; the returned run() executes the kernels in order.",
+            "bind(arena, externals) names every buffer and view once; the returned run(inputs...) executes the kernels",
+            "in order over the caller's input arrays (C-contiguous, of the declared dtypes and shapes).",
             '"""',
             "import numpy as np",
-            "from numpy.lib.stride_tricks import as_strided as _view",
             "from graphc.backends.numpy.support import _boxed, _check_finite, _check_range, _erf, _errors",
             "",
             "",
             "def bind(arena, externals):",
         ]
-        binds = [f"    {b.name} = externals[{i}]  # {b.role} {b.dtype}[{b.size}]" for i, b in enumerate(prog.externals)]
+        binds = [f"    {b.name} = externals[{i}]  # {b.role} {b.dtype}[{b.size}]" for i, b in enumerate(prog.externals)
+                 if b.role != "input"]
         binds += [f"    {b.name} = arena[{b.offset}:{b.offset + b.nbytes}].view(np.{b.dtype.name})  # temp {b.dtype}[{b.size}]"
                   for b in prog.temporaries]
-        run = (["", "    def run():", "        _token = _errors.ignore()  # inf/nan are data here; debug mode checks them", "        try:"]
+        inputs = ", ".join(b.name for b in prog.inputs.values())
+        run = (["", f"    def run({inputs}):", "        _token = _errors.ignore()  # inf/nan are data here; debug mode checks them",
+                "        try:"]
+               + [("        " + line) for line in self.per_call]
                + [("            " + line) for line in body or ["pass"]]
                + ["        finally:", "            _errors.restore(_token)", "", "    return run", ""])
         return "\n".join(head + binds + self.scratch.declarations() + self.setup + run)

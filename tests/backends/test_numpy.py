@@ -70,3 +70,24 @@ def test_a_call_ignores_floating_point_warnings_inside_and_leaves_the_error_stat
     with pytest.raises(gc.IndexRangeError):  # a call stopped by a check restores the state too
         f(x=np.ones(3, np.float32), i=np.array([0, 7]))
     assert np.geterr() == before
+
+
+def test_an_inference_call_reads_the_callers_arrays_in_place_and_a_training_step_stages_them():
+    x = gc.input("x", (None, 3))
+    w = gc.param("w", np.arange(6, dtype=np.float32).reshape(3, 2))
+    y = gc.tanh(x @ w).T * 2.0
+    infer = gc.compile(y)
+    data = np.random.default_rng(3).normal(size=(6, 3)).astype(np.float32)
+    expected = np.tanh(data @ w.value).T * 2.0
+    for given in (data, np.asfortranarray(data), data[::-1][::-1], np.repeat(data, 2, axis=0)[::2]):
+        np.testing.assert_allclose(infer(x=given), expected, rtol=1e-6)
+    assert infer.backend.last.in_place_inputs
+    # a step that updates w, fed w's own storage as its input, computes from the values the call began with
+    square = gc.input("m", (3, 2))
+    loss = gc.sum(square * w)
+    step = gc.compile([loss, square * 1.0], updates={w: w * 0.5})
+    start = w.value.copy()
+    got, echoed = step(m=w.value)
+    assert not step.backend.last.in_place_inputs
+    np.testing.assert_allclose(got, np.sum(start * start), rtol=1e-6)
+    np.testing.assert_array_equal(echoed, start)
