@@ -41,7 +41,8 @@ def number(value, dtype) -> str:
 
 class BodyPrinter:
     """Prints a Body as one ufunc call per operation, each writing with `out=` into the store (the last one)
-    or into a scratch array of the domain's shape that `scratch` lends (and takes back after its last use)."""
+    or into a scratch array of the domain's shape that `scratch` lends (and takes back after its last use);
+    a value used once is computed inside its consumer's call."""
 
     def __init__(self, body: Body, loads: dict, axes, scratch, aliases=()):
         self.body, self.loads, self.axes, self.scratch = body, loads, axes, scratch
@@ -67,10 +68,6 @@ class BodyPrinter:
             return self.axes(o.value)
         return None
 
-    def operand(self, i: int) -> str:
-        leaf = self.leaf(i)
-        return leaf if leaf is not None else self.code[i]
-
     def _done_with(self, args) -> None:
         for a in args:
             self.uses[a] -= 1
@@ -91,36 +88,82 @@ class BodyPrinter:
         self.lent.add(name)
         return name
 
+    def _order(self) -> tuple[list[int], set[int]]:
+        """(the order operations run in, the operations nested inside their one consumer's call).
+
+        A ufunc operation used once, by another ufunc operation, is printed inside that call: most
+        fused kernels are one statement. Nested calls run depth first, left to right, just before
+        their consumer; the other operations (the statements) run in the Body's order."""
+        consumer: dict[int, int] = {}
+        for i, o in enumerate(self.body.ops):
+            for a in o.args:
+                consumer[a] = i
+        nested = {i for i, o in enumerate(self.body.ops)
+                  if self.leaf(i) is None and o.op not in ("where", "cast") and self.uses[i] == 1 and i != self.body.out
+                  and self.body.ops[consumer[i]].op not in ("where", "cast")}
+        order: list[int] = []
+
+        def visit(i):
+            for a in self.body.ops[i].args:
+                if a in nested:
+                    visit(a)
+            order.append(i)
+        for i in range(len(self.body.ops)):
+            if self.leaf(i) is None and i not in nested:
+                visit(i)
+        return order, nested
+
     def statements(self, target: str | None) -> tuple[list[str], str]:
         """Statements computing the body (the last one into `target` when given), and the result's code."""
         out = self.body.out
         if self.leaf(out) is not None:
             leaf = self.leaf(out)
             return ([f"{target}[...] = {leaf}"] if target else []), (target or leaf)
-        lines = []
         self.target = target
-        for i, o in enumerate(self.body.ops):
-            if self.leaf(i) is not None:
-                continue
-            args = [self.operand(a) for a in o.args]
+        order, nested = self._order()
+        dest: dict[int, str] = {}
+        direct_where: set[int] = set()
+        for i in order:  # where each value goes, in the order the operations run
+            o = self.body.ops[i]
             last = i == out and target is not None
             if o.op == "where":  # two copies into the destination: it must not be the condition's or `then`'s array
-                direct = last and all((self.leaf(a) is None and self.code[a] != target) or self.body.ops[a].op == "const"
+                direct = last and all((self.leaf(a) is None and dest[a] != target) or self.body.ops[a].op == "const"
                                       for a in o.args[:2])
-                dest = target if direct else self._borrow(i, o.dtype)
-                lines += [f"np.copyto({dest}, {args[2]})", f"np.copyto({dest}, {args[1]}, where={args[0]})"]
+                dest[i] = target if direct else self._borrow(i, o.dtype)
+                direct_where |= {i} if direct else set()
                 self._done_with(o.args)
-                if last and not direct:
-                    lines.append(f"{target}[...] = {dest}")
             else:
                 self._done_with(o.args)  # an elementwise ufunc may write over an operand it is reading
-                dest = target if last else self._borrow(i, o.dtype)
-                if o.op == "cast":
-                    lines.append(f"np.copyto({dest}, {args[0]}, casting='unsafe')")
-                else:
-                    lines.append(f"{SPELLINGS[o.op]}({', '.join(args)}, out={dest})")
-            self.code[i] = target if last else dest
-        return lines, self.code[out]
+                dest[i] = target if last else self._borrow(i, o.dtype)
+            self.code[i] = dest[i]
+
+        def expr(i) -> str:
+            leaf = self.leaf(i)
+            if leaf is not None:
+                return leaf
+            if i not in nested:
+                return dest[i]
+            return call(i)
+
+        def call(i) -> str:
+            o = self.body.ops[i]
+            return f"{SPELLINGS[o.op]}({', '.join(expr(a) for a in o.args)}, out={dest[i]})"
+
+        lines = []
+        for i in order:
+            if i in nested:
+                continue
+            o = self.body.ops[i]
+            args = [expr(a) for a in o.args]
+            if o.op == "where":
+                lines += [f"np.copyto({dest[i]}, {args[2]})", f"np.copyto({dest[i]}, {args[1]}, where={args[0]})"]
+                if i == out and target is not None and i not in direct_where:
+                    lines.append(f"{target}[...] = {dest[i]}")
+            elif o.op == "cast":
+                lines.append(f"np.copyto({dest[i]}, {args[0]}, casting='unsafe')")
+            else:
+                lines.append(call(i))
+        return lines, (target if target is not None else dest[out])
 
     def assign(self, target: str) -> list[str]:
         """Statements that write the body's value into the array `target` (the domain's shape)."""
