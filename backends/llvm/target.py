@@ -1,0 +1,70 @@
+"""The host target: LLVM initialised once, a target machine for this CPU, the O3 pipeline and the JIT.
+
+Code is generated for the CPU the process runs on (`get_host_cpu_name` and its features), so the
+same Program uses AVX-512 on one machine and AVX2 on the next. `Compiled` keeps the execution
+engine alive as long as the function pointers taken from it are used.
+"""
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+_lock = threading.Lock()
+_machine = None
+
+
+def host_machine():
+    """The target machine of this process's CPU at opt level 3, created once."""
+    global _machine
+    with _lock:
+        if _machine is None:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            target = llvm.Target.from_triple(llvm.get_process_triple())
+            _machine = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
+                                                    features=llvm.get_host_cpu_features().flatten(), opt=3,
+                                                    reloc="default", codemodel="jitdefault")
+        return _machine
+
+
+def new_module(name: str) -> ir.Module:
+    """An empty IR module for the host (triple and data layout set)."""
+    machine = host_machine()
+    module = ir.Module(name=name)
+    module.triple = llvm.get_process_triple()
+    module.data_layout = str(machine.target_data)
+    return module
+
+
+class Compiled:
+    """An IR module verified, optimised (the new pass manager's O3 pipeline) and JIT-compiled for the host."""
+
+    def __init__(self, module: ir.Module):
+        machine = host_machine()
+        self.llvm_ir = str(module)
+        parsed = llvm.parse_assembly(self.llvm_ir)
+        parsed.verify()
+        tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+        tuning.loop_vectorization = True
+        tuning.slp_vectorization = True
+        builder = llvm.create_pass_builder(machine, tuning)
+        builder.getModulePassManager().run(parsed, builder)
+        self.optimized_ir = str(parsed)
+        self.engine = llvm.create_mcjit_compiler(parsed, machine)
+        self.engine.finalize_object()
+        self._module = parsed
+
+    @property
+    def asm(self) -> str:
+        """The machine code, as assembly text (for reading: which loops vectorised)."""
+        return host_machine().emit_assembly(self._module)
+
+    def function(self, name: str, restype, *argtypes):
+        """A ctypes callable for the compiled function `name` (valid while this object lives)."""
+        address = self.engine.get_function_address(name)
+        if not address:
+            raise KeyError(f"no compiled function {name!r}")
+        return ctypes.CFUNCTYPE(restype, *argtypes)(address)
