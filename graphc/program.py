@@ -52,6 +52,17 @@ class Buffer:
         return f"{self.name}[{self.size}]:{self.dtype}"
 
 
+def injective(shape, strides) -> bool:
+    """A sufficient test that distinct indices of a strided view reach distinct elements (no overlap)."""
+    live = sorted((abs(s), d) for d, s in zip(shape, strides) if d > 1)
+    reach = 0
+    for s, d in live:
+        if s == 0 or s <= reach:
+            return False
+        reach += s * (d - 1)
+    return True
+
+
 def ravel(index, shape):
     """The C-order flat position of a multi-index (ints, arrays or symbols)."""
     flat = 0

@@ -196,7 +196,7 @@ class Specialization:
         self.input_slots = [(by_name[name], b.dtype, self.externals[position[id(b)]].reshape(
             shapes.concrete_shape(by_name[name].shape, program.bindings)) if not self.in_place_inputs else None)
             for name, b in program.inputs.items()]
-        self.staged = [staging for _, _, staging in self.input_slots]
+        self.staged = [staging for _, _, staging in self.input_slots] if not self.in_place_inputs else []
         self.output_slots = [self.externals[position[id(b)]].reshape(shape) for b, shape in program.outputs]
         self.lock = threading.Lock()
 

@@ -16,17 +16,20 @@ _lock = threading.Lock()
 _machine = None
 
 
+def _new_machine():
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+                                        opt=3, reloc="default", codemodel="jitdefault")
+
+
 def host_machine():
-    """The target machine of this process's CPU at opt level 3, created once."""
+    """The target machine of this process's CPU at opt level 3 (data layout, pipeline, assembly), created once."""
     global _machine
     with _lock:
         if _machine is None:
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
-            target = llvm.Target.from_triple(llvm.get_process_triple())
-            _machine = target.create_target_machine(cpu=llvm.get_host_cpu_name(),
-                                                    features=llvm.get_host_cpu_features().flatten(), opt=3,
-                                                    reloc="default", codemodel="jitdefault")
+            _machine = _new_machine()
         return _machine
 
 
@@ -53,7 +56,8 @@ class Compiled:
         builder = llvm.create_pass_builder(machine, tuning)
         builder.getModulePassManager().run(parsed, builder)
         self.optimized_ir = str(parsed)
-        self.engine = llvm.create_mcjit_compiler(parsed, machine)
+        # the engine takes ownership of the machine it is given (and frees it with itself): a machine of its own
+        self.engine = llvm.create_mcjit_compiler(parsed, _new_machine())
         self.engine.finalize_object()
         self._module = parsed
 

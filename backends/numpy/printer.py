@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from graphc.program import Chain, Gather, Gemm, Loop, Program, View
+from graphc.program import Chain, Gather, Gemm, Loop, Program, View, injective as _injective
 
 from .spelling import BodyPrinter, number
 
@@ -19,17 +19,6 @@ _REDUCE = {"add": "np.add", "mul": "np.multiply", "max": "np.maximum", "min": "n
 SMALL_REDUCTION = 16  # reductions over at most this many points may be printed as elementwise combines,
 UNROLL_MIN_RESULTS_PER_TAP = 16  # when each combine then covers at least this many results per tap
 ONE_HOT_LIMIT = 1 << 22  # a scatter-add into an n-row table from m indices is a product when n·m is at most this
-
-
-def _injective(shape, strides) -> bool:
-    """A sufficient test that distinct indices of a view reach distinct elements."""
-    live = sorted((abs(s), d) for d, s in zip(shape, strides) if d > 1)
-    reach = 0
-    for s, d in live:
-        if s == 0 or s <= reach:
-            return False
-        reach += s * (d - 1)
-    return True
 
 
 class Scratch:
@@ -96,7 +85,9 @@ class ModulePrinter:
             key = ("view",) + v.key()
         if key not in self.names:
             b, item = v.buffer.name, v.buffer.dtype.itemsize
-            if v.is_whole:
+            if v.size == 0:  # nothing to read or write (NumPy refuses a strided view of a 0-byte buffer)
+                expr = f"np.empty({v.shape}, np.{v.buffer.dtype.name})"
+            elif v.is_whole:
                 expr = f"{b}.reshape({v.shape})" if len(v.shape) != 1 or v.buffer.role == "input" else b
             else:  # the ndarray constructor over a contiguous base: a strided view, bounds checked by NumPy
                 expr = (f"np.ndarray({v.shape}, np.{v.buffer.dtype.name}, {b}, {v.offset * item}, "

@@ -7,8 +7,9 @@ import numpy as np
 
 from graphc.scalar_ops import Body
 
-# op -> the NumPy ufunc that computes it elementwise; every one takes `out=`, so a body's values land in
-# preallocated arrays (the store, or the module's scratch) and a call allocates nothing
+# op -> the NumPy ufunc that computes it elementwise with `out=`, so a body's values land in preallocated
+# arrays (the store, or the module's scratch) and a call allocates nothing; `where` and `cast` are printed
+# as np.copyto statements instead
 SPELLINGS = {
     "add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.true_divide", "neg": "np.negative",
     "pow": "np.power", "max": "np.maximum", "min": "np.minimum", "floordiv": "np.floor_divide", "mod": "np.mod",

@@ -8,7 +8,8 @@ by the producer's body over the producer's loads, their views composed with the 
 composition that strides cannot express (a read that would carry across the producer's axes) is not
 fused. The cost rule never duplicates expensive work: a producer is inlined into several reads only
 when its body is one cheap operation on one load and every read is the very view it writes
-(element by element), and never through a read that repeats its elements (a broadcast). Fused bodies stay small (MAX_BODY_OPS operations, MAX_LOADS loads).
+(element by element), and never through a read that may repeat elements (a broadcast, overlapping
+windows). Fused bodies stay small (MAX_BODY_OPS operations, MAX_LOADS loads).
 
 Moving reads changes when they happen, so fusion refuses when a buffer the producer reads is
 written between the producer and the consumer (a parameter update): the fused kernel must see the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..program import Gemm, Load, Loop, Operand, Program, View, contiguous_strides, unravel
+from ..program import Gemm, Load, Loop, Operand, Program, View, contiguous_strides, injective, unravel
 from ..scalar_ops import Body, Builder
 
 MAX_BODY_OPS = 48   # operations in a fused body (beyond it, one more buffer costs less than a huge kernel)
@@ -92,8 +93,8 @@ def _work(body: Body) -> tuple[int, bool]:
 
 
 def _repeats(view: View) -> bool:
-    """Does the view read some element more than once (a broadcast axis)?"""
-    return any(d > 1 and s == 0 for d, s in zip(view.shape, view.strides))
+    """May the view read some element more than once (a broadcast axis, overlapping windows)?"""
+    return not injective(view.shape, view.strides)
 
 
 def _writers(kernels) -> dict[int, list[int]]:
@@ -262,8 +263,8 @@ def _as_epilogue(g: Gemm, k, kernels: list, g_step: int, k_step: int) -> Gemm | 
             return None
         others = [dataclasses.replace(ld, access=v) for ld, v in zip(others, reshaped)]
     target = k.store.buffer
-    if target in (g.a.buffer, g.b.buffer) or any(ld.buffer is target for ld in others):
-        return None
+    if target in (g.a.buffer, g.b.buffer) or any(ld.buffer is target for ld in others + list(g.epilogue_loads)):
+        return None  # the product lands in target before the epilogue reads: it must not read target's old value
     # the epilogue runs at the Gemm's step: what it reads must be ready there, and what it writes unread until k
     writers = _writers(kernels)
     if _written_between([ld.buffer for ld in others], writers, g_step - 1, k_step - 1):

@@ -47,19 +47,12 @@ def fold_gemm_batches(program: Program) -> Program:
 
 
 def _folded(g: Gemm) -> Gemm | None:
-    if g.trans_a or any(s and d > 1 for d, s in zip(g.batch, g.b.batch_strides)):
-        return None
+    if g.trans_a or g.epilogue is not None or any(s and d > 1 for d, s in zip(g.batch, g.b.batch_strides)):
+        return None  # (the pass runs before epilogue fusion)
     if not (_runs_on(g.batch, g.a.batch_strides, g.m, g.lda) and _runs_on(g.batch, g.c.batch_strides, g.m, g.ldc)):
         return None
-    rows = _batch(g) * g.m
-    loads = []
-    for ld in g.epilogue_loads:  # the epilogue's views over (batch, m, n) as views over (rows, n)
-        v = ld.access._affine_reshape((rows, g.n)) if isinstance(ld.access, View) else None
-        if v is None:
-            return None
-        loads.append(dataclasses.replace(ld, access=v))
     return dataclasses.replace(g, a=Operand(g.a.buffer, g.a.offset, ()), b=Operand(g.b.buffer, g.b.offset, ()),
-                               c=Operand(g.c.buffer, g.c.offset, ()), batch=(), m=rows, epilogue_loads=tuple(loads),
+                               c=Operand(g.c.buffer, g.c.offset, ()), batch=(), m=_batch(g) * g.m,
                                label=f"{g.label} (batch folded into rows)".strip())
 
 

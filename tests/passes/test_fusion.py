@@ -155,3 +155,28 @@ def test_adam_updates_each_weight_moment_and_weight_in_one_kernel_without_tempor
     elementwise = [k for k in step.program.kernels if isinstance(k, Loop) and k.domain == (3, 2)]
     assert sorted(k.writes.role for k in elementwise) == ["param", "state", "state"]  # w, and Adam's m and v
     assert len({id(k.writes) for k in elementwise}) == 3
+
+
+@pytest.mark.parametrize("read", [lambda w: gc.flip(w, 0), lambda w: gc.transpose(gc.transpose(w) * 1.0)])
+def test_an_update_that_reads_its_parameter_elsewhere_is_never_an_epilogue_writing_it(read):
+    results = []
+    for optimize in (0, 2):
+        w = gc.param("w", np.arange(6, dtype=np.float32).reshape(3, 2))
+        x, y = gc.input("x", (3, 3)), gc.input("y", (3, 2))
+        step = gc.compile([], updates={w: read(w) - 0.01 * (gc.transpose(x) @ y)}, optimize=optimize)
+        step(x=np.ones((3, 3), np.float32), y=np.ones((3, 2), np.float32))
+        results.append(w.value.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_an_empty_batch_through_slices_of_inputs_and_temporaries():
+    x = gc.input("x", (None, 3))
+    for out in (x[:, 1:] * 2.0, gc.exp(x)[:, 1:] * 2.0):
+        assert gc.compile(out)(x=np.zeros((0, 3), np.float32)).shape == (0, 2)
+
+
+def test_overlapping_windows_never_recompute_their_producer():
+    x = gc.input("x", (2, 1, 16))
+    fn = gc.compile(gc.max_pool1d(gc.exp(x) * 2.0, 5, stride=1))
+    pooled = [k for k in _kernels(fn) if k.combine == "max"]
+    assert pooled and all("exp" not in str(k.body) for k in pooled)

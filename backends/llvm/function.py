@@ -1,0 +1,94 @@
+"""A Program compiled to one native `step` function, and its calling convention.
+
+`bind(arena, externals)` fills a table of buffer pointers once (temporaries point into the arena);
+`run(*inputs)` writes the inputs' pointers into the table and makes one native call. A nonzero
+return is the number of the range check that failed: the call raises the check's IndexRangeError.
+"""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import llvmlite.ir as ir
+
+from graphc.errors import IndexRangeError, NonFiniteError
+
+from . import target
+from .codegen import build_module
+
+
+class _LibmMath:
+    """Transcendentals as LLVM intrinsics or C library calls (scalar, exact to libm): until `vmath` lands."""
+
+    INTRINSICS = {"exp", "log", "sqrt", "sin", "cos", "pow"}
+
+    def emit(self, b: ir.IRBuilder, op: str, args: list, dtype):
+        module = b.module
+        t = args[0].type
+        if op in self.INTRINSICS:
+            return b.call(module.declare_intrinsic(f"llvm.{op}", [t]), args)
+        name = op + ("f" if np.dtype(dtype).itemsize == 4 else "")
+        fn = module.globals.get(name) or ir.Function(module, ir.FunctionType(t, [t] * len(args)), name)
+        return b.call(fn, args)
+
+
+class LlvmFunction:
+    """One Program's native step; `llvm_ir` and `asm` show the code."""
+
+    inputs_by_argument = True
+
+    def __init__(self, program, debug: bool = False, vmath=None):
+        self.program = program
+        module = target.new_module("graphc_step")
+        builder = build_module(program, module, vmath or _LibmMath(), debug)
+        self.checks = builder.checks
+        self.compiled = target.Compiled(module)
+        self.llvm_ir = self.compiled.llvm_ir
+        self._step = self.compiled.function("step", ctypes.c_int32, ctypes.c_void_p)
+        self.order = builder.buffer_order
+        self.input_slots = [self.order.index(b) for b in program.inputs.values()]
+        self._bound = None
+
+    @property
+    def asm(self) -> str:
+        return self.compiled.asm
+
+    def bind(self, arena, externals):
+        """run(*inputs) over these arrays: the pointer table is filled once, inputs at every call."""
+        position = {id(b): i for i, b in enumerate(self.program.externals)}
+        table = (ctypes.c_void_p * max(len(self.order), 1))()
+        base = arena.ctypes.data
+        keep = [arena, externals]
+        for i, b in enumerate(self.order):
+            if b.role == "temp":
+                table[i] = base + b.offset
+            elif b.role != "input":
+                table[i] = externals[position[id(b)]].ctypes.data
+        slots, step, checks = self.input_slots, self._step, self.checks
+        address = ctypes.addressof(table)
+
+        def run(*inputs):
+            for slot, array in zip(slots, inputs):
+                table[slot] = array.ctypes.data
+            status = step(address)
+            if status > 0:
+                label, what, lo, hi = checks[status - 1]
+                raise IndexRangeError(f"{label}: {what} must be in [{lo}, {hi})")
+            if status < 0:  # debug mode: the first kernel that wrote a NaN or an Inf
+                kernel = self.program.kernels[(-status - 1) // 2]
+                bad = "NaN" if status % 2 else "Inf"
+                raise NonFiniteError(f"{bad} first produced by {kernel.label} (shape ({kernel.writes.size},))")
+            return keep
+        return run
+
+    def __call__(self, arena, externals) -> None:
+        position = {id(b): i for i, b in enumerate(self.program.externals)}
+        self.bind(arena, externals)(*(externals[position[id(b)]] for b in self.program.inputs.values()))
+
+
+class LlvmBackend:
+    name = "llvm"
+
+    @staticmethod
+    def build(program, debug: bool = False) -> LlvmFunction:
+        return LlvmFunction(program, debug)
