@@ -13,23 +13,8 @@ import llvmlite.ir as ir
 
 from graphc.errors import IndexRangeError, NonFiniteError
 
-from . import target
+from . import target, vmath as _vmath
 from .codegen import build_module
-
-
-class _LibmMath:
-    """Transcendentals as LLVM intrinsics or C library calls (scalar, exact to libm): until `vmath` lands."""
-
-    INTRINSICS = {"exp", "log", "sqrt", "sin", "cos", "pow"}
-
-    def emit(self, b: ir.IRBuilder, op: str, args: list, dtype):
-        module = b.module
-        t = args[0].type
-        if op in self.INTRINSICS:
-            return b.call(module.declare_intrinsic(f"llvm.{op}", [t]), args)
-        name = op + ("f" if np.dtype(dtype).itemsize == 4 else "")
-        fn = module.globals.get(name) or ir.Function(module, ir.FunctionType(t, [t] * len(args)), name)
-        return b.call(fn, args)
 
 
 class LlvmFunction:
@@ -40,7 +25,7 @@ class LlvmFunction:
     def __init__(self, program, debug: bool = False, vmath=None):
         self.program = program
         module = target.new_module("graphc_step")
-        builder = build_module(program, module, vmath or _LibmMath(), debug)
+        builder = build_module(program, module, vmath or _vmath, debug)
         self.checks = builder.checks
         self.compiled = target.Compiled(module)
         self.llvm_ir = self.compiled.llvm_ir

@@ -171,7 +171,7 @@ BAD_OPTIONS = {
     "--patience": ["-1", "0", "nan", "abc", "1e999", ""],
     "--seed": ["-1", "nan", "abc", "1e999", "", "0.5"],
     "--optimizer": ["-1", "0", "nan", "abc", "1e999", "", "Adam"],
-    "--backend": ["-1", "0", "nan", "abc", "1e999", "", "llvm"],
+    "--backend": ["-1", "0", "nan", "abc", "1e999", "", "fortran"],
     "--save": [""],
 }
 
@@ -184,7 +184,7 @@ def test_a_bad_train_option_is_refused_in_one_line(capsys, flag, value):
 
 
 @pytest.mark.parametrize("argv", [
-    ["eval", XOR, "--load", "x.npz", "--seed", "-1"], ["eval", XOR, "--load", "x.npz", "--backend", "llvm"],
+    ["eval", XOR, "--load", "x.npz", "--seed", "-1"], ["eval", XOR, "--load", "x.npz", "--backend", "fortran"],
     ["eval", XOR, "--load", ""], ["eval", XOR], ["render", XOR, "--seed", "abc"], ["render", XOR, "-o", ""],
     ["render", XOR, "--view", "nope"], ["train"], [], ["nope"], ["train", XOR, "--no-such-flag"],
 ])
@@ -198,9 +198,9 @@ def test_save_to_a_directory_is_refused_before_training(tmp_path, capsys):
 
 
 def test_backend_errors_list_the_available_backends(tmp_path, capsys):
-    line = _fails_in_one_line(capsys, ["train", XOR, "--backend", "llvm"], code=2)
-    assert "'llvm' is not an available backend" in line and "numpy" in line and "reference" in line
-    script = _script(tmp_path, prefix='DEFAULTS = dict(backend="llvm")\n')
+    line = _fails_in_one_line(capsys, ["train", XOR, "--backend", "fortran"], code=2)
+    assert "'fortran' is not an available backend" in line and "numpy" in line and "llvm" in line
+    script = _script(tmp_path, prefix='DEFAULTS = dict(backend="fortran")\n')
     line = _fails_in_one_line(capsys, ["train", script, "--epochs", "1"])
     assert script in line and "DEFAULTS['backend']" in line and "numpy" in line
 
