@@ -93,17 +93,32 @@ class CompiledFunction:
 
     @property
     def source(self) -> str:
-        """The generated source of the most recently run shape specialisation (code-generating backends)."""
+        """The generated source of the most recently run shape specialisation (code-generating backends):
+        a NumPy module, or the LLVM backend's IR before optimisation."""
+        return self._generated("source")
+
+    @property
+    def llvm_ir(self) -> str:
+        """The LLVM backend's IR of the most recent specialisation, after optimisation (the vectorised loops)."""
+        return self._generated("optimized_ir")
+
+    @property
+    def asm(self) -> str:
+        """The LLVM backend's machine code of the most recent specialisation, as assembly text."""
+        return self._generated("asm")
+
+    def _generated(self, what: str) -> str:
         backend = self.backend
         if not isinstance(backend, Executable):
-            raise AttributeError(f"backend {self.backend_name!r} generates no source")
+            raise AttributeError(f"backend {self.backend_name!r} generates no code")
         if backend.last is None:
             if any(shapes.free_symbols(n.shape) for n in self.graph.inputs):
-                raise AttributeError("no source yet: symbolic dims are bound per call, so call the function once first")
+                raise AttributeError("no code yet: symbolic dims are bound per call, so call the function once first")
             backend.last = backend.specialize({})
-        if backend.last.source is None:
-            raise AttributeError(f"backend {self.backend_name!r} generates no source")
-        return backend.last.source
+        text = getattr(backend.last.fn, what, None)
+        if text is None:
+            raise AttributeError(f"backend {self.backend_name!r} generates no {what}")
+        return text
 
     @property
     def program(self):

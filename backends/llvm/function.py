@@ -18,7 +18,7 @@ from .codegen import build_module
 
 
 class LlvmFunction:
-    """One Program's native step; `llvm_ir` and `asm` show the code."""
+    """One Program's native step; `source` (the IR as printed), `optimized_ir` and `asm` show the code."""
 
     inputs_by_argument = True
 
@@ -28,7 +28,8 @@ class LlvmFunction:
         builder = build_module(program, module, vmath or _vmath, debug)
         self.checks = builder.checks
         self.compiled = target.Compiled(module)
-        self.llvm_ir = self.compiled.llvm_ir
+        self.source = self.compiled.llvm_ir            # as printed (readable: one function per kernel)
+        self.optimized_ir = self.compiled.optimized_ir  # after the O3 pipeline (vectorised loops)
         self._step = self.compiled.function("step", ctypes.c_int32, ctypes.c_void_p)
         self.order = builder.buffer_order
         self.input_slots = [self.order.index(b) for b in program.inputs.values()]

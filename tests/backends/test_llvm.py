@@ -1,0 +1,63 @@
+"""The LLVM backend's own promises: one native step, code for the host CPU that a user can read, vectorised
+loops, sympy-defined ops with no backend change, and native code that never sees a wrong buffer."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import sympy
+
+import graphc as gc
+
+
+def test_a_sigmoid_layer_is_one_vectorised_native_step_whose_code_can_be_read():
+    x = gc.input("x", (None, 64))
+    w = gc.param("w", np.random.default_rng(0).normal(size=(64, 32)).astype(np.float32))
+    y = gc.sigmoid(x @ w)
+    fn = gc.compile(y, backend="llvm")
+    data = np.random.default_rng(1).normal(size=(16, 64)).astype(np.float32)
+    np.testing.assert_allclose(fn(x=data), 1 / (1 + np.exp(-(data @ w.value))), rtol=1e-5, atol=1e-6)
+    assert re.search(r'define i32 @"?step"?\(', fn.source) and re.search(r'define internal i32 @"?k\d+"?\(', fn.source)
+    assert re.search(r"<(4|8|16) x float>", fn.llvm_ir)                  # the vectorisers took the epilogue
+    assert re.search(r"\bv?(mul|add|fmadd\w*|div)ps\s+%[xyz]mm", fn.asm)  # packed float32 arithmetic
+    assert not re.search(r"call\s+\S*expf", fn.asm)                     # exp inline, not a libm call per element
+
+
+def test_an_op_defined_by_a_sympy_formula_compiles_with_no_backend_change():
+    s, t = sympy.symbols("s t", real=True)
+    x, y = gc.input("x", (5,)), gc.input("y", (5,))
+    out = gc.expr(sympy.tanh(s) * sympy.exp(-t ** 2) + s * t, {s: x, t: y})
+    data = dict(x=np.linspace(-2, 2, 5, dtype=np.float32), y=np.linspace(-1, 1, 5, dtype=np.float32))
+    np.testing.assert_allclose(gc.compile(out, backend="llvm")(**data), gc.compile(out, backend="reference")(**data),
+                               rtol=1e-6)
+
+
+def test_out_of_range_labels_stop_the_native_step_with_the_check_named():
+    z, labels = gc.input("z", (4, 3)), gc.input("y", (4,), gc.int64)
+    fn = gc.compile(gc.losses.cross_entropy(z, labels), backend="llvm")
+    z0 = np.zeros((4, 3), np.float32)
+    assert np.isclose(fn(z=z0, y=np.array([0, 1, 2, 0])), np.log(3.0))
+    with pytest.raises(gc.IndexRangeError, match="class labels"):
+        fn(z=z0, y=np.array([0, 1, 3, 0]))
+
+
+def test_wrong_arrays_are_refused_before_native_code_runs():
+    x = gc.input("x", (None, 3))
+    fn = gc.compile(x * 2.0, backend="llvm")
+    for bad in (np.ones((2, 4), np.float32), np.ones(3, np.float32), [[1, 2, 3]] * 2 + [[1, 2]]):
+        with pytest.raises(gc.InputError):
+            fn(x=bad)
+    np.testing.assert_array_equal(fn(x=np.asfortranarray(np.ones((2, 3), np.float32))), np.full((2, 3), 2.0))
+
+
+@pytest.mark.parametrize("m, n", [(1, 7), (7, 1), (1, 1)])
+@pytest.mark.parametrize("ta, tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_matrix_vector_products_take_gemv_and_agree_with_numpy(m, n, ta, tb):
+    rng = np.random.default_rng(m * 10 + n)
+    a_data = rng.normal(size=(5, m) if ta else (m, 5)).astype(np.float32)
+    b_data = rng.normal(size=(n, 5) if tb else (5, n)).astype(np.float32)
+    a, b = gc.input("a", a_data.shape), gc.input("b", b_data.shape)
+    out = (a.T if ta else a) @ (b.T if tb else b)
+    got = gc.compile(out, backend="llvm")(a=a_data, b=b_data)
+    np.testing.assert_allclose(got, (a_data.T if ta else a_data) @ (b_data.T if tb else b_data), rtol=1e-5, atol=1e-6)
