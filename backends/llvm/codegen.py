@@ -134,6 +134,7 @@ class ModuleBuilder:
         fnty = ir.FunctionType(I32, [memory_type(buf.dtype).as_pointer() for buf in bufs])
         fn = ir.Function(self.module, fnty, f"k{i}")
         fn.linkage = "internal"
+        fn.attributes.add("noinline")  # one function per kernel: the optimiser's cost stays linear in their number
         for arg, buf in zip(fn.args, bufs):
             arg.name = buf.name
             if not any(other is not buf and _may_share(buf, other) for other in bufs):
