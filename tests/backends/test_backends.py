@@ -97,8 +97,12 @@ def random_graph_case(graph, seed):
 @given(random_graphs(), st.integers(0, 2 ** 16))
 def test_random_graphs_agree(backend, graph, seed):
     outs, feeds = random_graph_case(graph, seed)
-    for g, w in zip(gc.compile(outs, backend=backend)(**feeds), gc.compile(outs, backend="reference")(**feeds)):
-        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    got, want = gc.compile(outs, backend=backend)(**feeds), gc.compile(outs, backend="reference")(**feeds)
+    # float32: a transcendental within an ulp or two of NumPy's (the LLVM backend's own) shifts a gradient whose
+    # terms cancel by a few ulps of the terms, so the absolute tolerance follows the largest value in play
+    scale = max(float(np.max(np.abs(w))) for w in want if w.size)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5 * max(1.0, scale))
 
 
 @pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
