@@ -14,6 +14,7 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
 
+from .index import Index
 from .scalars import F32, F64, I32, I64, from_memory, to_memory
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -76,8 +77,6 @@ def emit_gemm(e, k) -> None:
 
 
 def _value(b, v):
-    from .codegen import Index  # the index arithmetic lives with the loops
-
     return Index.of(b, v).value
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import ctypes
 
-import numpy as np
-import llvmlite.ir as ir
 
 from graphc.errors import IndexRangeError, NonFiniteError
 

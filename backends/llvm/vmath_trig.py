@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from .vmath import F32, F64, const, eq, fabs, fma, intrinsic, poly
+from .irmath import F32, F64, const, eq, fabs, fma, intrinsic, poly
 
 # The first 256 bits of 2/pi (fdlibm's two_over_pi table, checked against mpmath).
 _TWO_OVER_PI = 0xA2F9836E4E441529FC2757D1F534DDC0DB6295993C439041FE5163ABDEBBC561
