@@ -1,11 +1,11 @@
-"""The `graphc` command: train, eval, render and info (each with --help), every failure reported in one line."""
+"""The `graphc` command: train, eval, render, info and cache (each with --help), every failure reported in one line."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 
-from . import script as scripts
+from . import runtime, script as scripts
 from .info import format_report, report
 from .render import render
 
@@ -43,6 +43,24 @@ def _render(args) -> int:
 
 def _info(args) -> int:
     print(format_report(report()))
+    return 0
+
+
+def _cache(args) -> int:
+    """`graphc cache info|clear` for every backend that keeps compiled code on disk (found through the registry)."""
+    found = False
+    for name in runtime.available_backends():
+        builder = runtime.BACKENDS.get(name)
+        if builder is None or not hasattr(builder, "cache_info"):
+            continue
+        found = True
+        if args.action == "clear":
+            print(f"{name}: removed {builder.cache_clear()} file(s) from {builder.cache_info()['directory']}")
+        else:
+            i = builder.cache_info()
+            print(f"{name}: {i['entries']} entr{'y' if i['entries'] == 1 else 'ies'}, {i['bytes']} bytes in {i['directory']}")
+    if not found:
+        print("no backend keeps a cache")
     return 0
 
 
@@ -89,7 +107,12 @@ def parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="what this installation can use", description="Version, backends, BLAS, CPU "
                        "features, Graphviz and GPU.")
     i.set_defaults(run=_info)
-    for command in (t, e, r, i):
+
+    c = sub.add_parser("cache", help="the compiled-code cache", description="Show (info) or empty (clear) the "
+                       "on-disk cache of compiled machine code ($GRAPHC_CACHE_DIR, else ~/.cache/graphc).")
+    c.add_argument("action", choices=["info", "clear"])
+    c.set_defaults(run=_cache)
+    for command in (t, e, r, i, c):
         _debug_flag(command, argparse.SUPPRESS)
     return p
 

@@ -11,7 +11,7 @@ import ctypes
 
 from graphc.errors import IndexRangeError, NonFiniteError
 
-from . import target, vmath as _vmath
+from . import cache, target, vmath as _vmath
 from .codegen import build_module
 
 
@@ -27,11 +27,15 @@ class LlvmFunction:
         self.checks = builder.checks
         self.compiled = target.Compiled(module)
         self.source = self.compiled.llvm_ir            # as printed (readable: one function per kernel)
-        self.optimized_ir = self.compiled.optimized_ir  # after the O3 pipeline (vectorised loops)
         self._step = self.compiled.function("step", ctypes.c_int32, ctypes.c_void_p)
         self.order = builder.buffer_order
         self.input_slots = [self.order.index(b) for b in program.inputs.values()]
         self._bound = None
+
+    @property
+    def optimized_ir(self) -> str:
+        """The IR after the O3 pipeline (vectorised loops)."""
+        return self.compiled.optimized_ir
 
     @property
     def asm(self) -> str:
@@ -76,3 +80,13 @@ class LlvmBackend:
     @staticmethod
     def build(program, debug: bool = False) -> LlvmFunction:
         return LlvmFunction(program, debug)
+
+    @staticmethod
+    def cache_info() -> dict:
+        """The machine-code cache: its directory, entries and bytes (`graphc cache info`)."""
+        return cache.info()
+
+    @staticmethod
+    def cache_clear() -> int:
+        """Empty the machine-code cache (`graphc cache clear`); the number of files removed."""
+        return cache.clear()

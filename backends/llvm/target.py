@@ -1,4 +1,4 @@
-"""The host target: LLVM initialised once, a target machine for this CPU, the O3 pipeline and the JIT.
+"""The host target: LLVM initialised once, a target machine for this CPU, the O3 pipeline, the JIT and its cache.
 
 Code is generated for the CPU the process runs on (`get_host_cpu_name` and its features), so the
 same Program uses AVX-512 on one machine and AVX2 on the next. `Compiled` keeps the execution
@@ -11,6 +11,8 @@ import threading
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
+
+from . import cache
 
 _lock = threading.Lock()
 _machine = None
@@ -42,32 +44,56 @@ def new_module(name: str) -> ir.Module:
     return module
 
 
-class Compiled:
-    """An IR module verified, optimised (the new pass manager's O3 pipeline) and JIT-compiled for the host."""
+def optimize(module) -> None:
+    """The new pass manager's O3 pipeline, with loop and SLP vectorisation, over a parsed module (in place)."""
+    tuning = llvm.create_pipeline_tuning_options(speed_level=3)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = True
+    # full unrolling of the small constant loops (window taps, short rows) costs three times the compile
+    # time (LeNet's step: 2.9 s against 1.1 s) for little run time; the vectoriser still interleaves
+    tuning.loop_unrolling = False
+    builder = llvm.create_pass_builder(host_machine(), tuning)
+    builder.getModulePassManager().run(module, builder)
 
-    def __init__(self, module: ir.Module):
-        machine = host_machine()
+
+class Compiled:
+    """An IR module verified, optimised and JIT-compiled for the host; machine code comes from the on-disk
+    cache (graphc.backends.llvm.cache) when this IR was compiled before on this CPU with this LLVM."""
+
+    def __init__(self, module: ir.Module, use_cache: bool = True):
+        host_machine()
         self.llvm_ir = str(module)
         parsed = llvm.parse_assembly(self.llvm_ir)
         parsed.verify()
-        tuning = llvm.create_pipeline_tuning_options(speed_level=3)
-        tuning.loop_vectorization = True
-        tuning.slp_vectorization = True
-        # full unrolling of the small constant loops (window taps, short rows) costs three times the compile
-        # time (LeNet's step: 2.9 s against 1.1 s) for little run time; the vectoriser still interleaves
-        tuning.loop_unrolling = False
-        builder = llvm.create_pass_builder(machine, tuning)
-        builder.getModulePassManager().run(parsed, builder)
-        self.optimized_ir = str(parsed)
+        name = cache.key(self.llvm_ir) if use_cache else None
+        cached = cache.load(name) if name else None
+        self.from_cache = cached is not None
+        if cached is None:
+            optimize(parsed)  # on a cache hit the machine code is loaded as it is: nothing to optimise
+        self._module, self._optimized = parsed, cached is None
         # the engine takes ownership of the machine it is given (and frees it with itself): a machine of its own
         self.engine = llvm.create_mcjit_compiler(parsed, _new_machine())
+        if name:
+            self.engine.set_object_cache(lambda _module, data: cache.store(name, data) if cached is None else None,
+                                         lambda _module: cached)
         self.engine.finalize_object()
-        self._module = parsed
+
+    def _optimized_module(self):
+        if not self._optimized:  # loaded from the cache: optimise a copy to show what the machine code came from
+            copy = llvm.parse_assembly(self.llvm_ir)
+            optimize(copy)
+            self._module, self._optimized = copy, True
+        return self._module
+
+    @property
+    def optimized_ir(self) -> str:
+        """The IR after the O3 pipeline (the vectorised loops)."""
+        return str(self._optimized_module())
 
     @property
     def asm(self) -> str:
         """The machine code, as assembly text (for reading: which loops vectorised)."""
-        return host_machine().emit_assembly(self._module)
+        return host_machine().emit_assembly(self._optimized_module())
 
     def function(self, name: str, restype, *argtypes):
         """A ctypes callable for the compiled function `name` (valid while this object lives)."""

@@ -1,0 +1,123 @@
+"""The on-disk cache of compiled machine code, keyed by the IR, the CPU and the LLVM version.
+
+An entry is machine code graphc will execute, so it is treated as such: the directory is private to
+the user (0700), an entry is read only when the user owns it and nobody else may write it, and its
+content hash is checked before use; anything else is ignored with one warning and rebuilt. Writes go
+to a temporary file renamed into place, so a killed process never leaves a partial entry.
+Location: $GRAPHC_CACHE_DIR, else $XDG_CACHE_HOME/graphc/llvm, else ~/.cache/graphc/llvm.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+import warnings
+
+import llvmlite
+import llvmlite.binding as llvm
+
+FORMAT = "graphc-llvm-object-1"  # bump when what an entry holds changes
+SUFFIX = ".o"
+_warned: set[str] = set()
+
+
+def directory() -> str:
+    explicit = os.environ.get("GRAPHC_CACHE_DIR")
+    if explicit:
+        return explicit
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "graphc", "llvm")
+
+
+def key(ir_text: str) -> str:
+    """The entry name for this IR on this CPU with this LLVM: a cache from another CPU or version never matches."""
+    h = hashlib.sha256()
+    for part in (FORMAT, llvmlite.__version__, ".".join(map(str, llvm.llvm_version_info)), llvm.get_process_triple(),
+                 llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(), ir_text):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _warn_once(what: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        warnings.warn(f"graphc LLVM cache: {what}; compiling without it", RuntimeWarning, stacklevel=3)
+
+
+def _private_directory() -> str | None:
+    """The cache directory, created private; None (with one warning) when it cannot be trusted or made."""
+    path = directory()
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.stat(path)
+    except OSError as e:
+        _warn_once(f"cannot create {path} ({e.strerror})")
+        return None
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+        _warn_once(f"{path} is not private to this user (owner or permissions)")
+        return None
+    return path
+
+
+def load(name: str) -> bytes | None:
+    """The machine code stored under `name`, or None (missing, untrusted or corrupt: then it is removed)."""
+    folder = _private_directory()
+    if folder is None:
+        return None
+    path = os.path.join(folder, name + SUFFIX)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+        _warn_once(f"{path} is not owned by this user or is writable by others")
+        return None
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError:
+        return None
+    digest, data = blob[:32], blob[32:]
+    if len(blob) < 32 or hashlib.sha256(data).digest() != digest:
+        _warn_once(f"{path} is corrupt")
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+        return None
+    return data
+
+
+def store(name: str, data: bytes) -> None:
+    """Write an entry atomically (temporary file, then rename); failures only cost the next compile."""
+    folder = _private_directory()
+    if folder is None:
+        return
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(hashlib.sha256(data).digest() + data)
+        os.replace(tmp, os.path.join(folder, name + SUFFIX))
+    except OSError as e:
+        _warn_once(f"cannot write to {folder} ({e.strerror})")
+
+
+def info() -> dict:
+    """Where the cache is, how many entries, how many bytes."""
+    path = directory()
+    entries = [e for e in os.scandir(path) if e.name.endswith(SUFFIX)] if os.path.isdir(path) else []
+    return {"directory": path, "entries": len(entries), "bytes": sum(e.stat().st_size for e in entries)}
+
+
+def clear() -> int:
+    """Remove every entry (and leftovers of interrupted writes); the number of files removed."""
+    path = directory()
+    removed = 0
+    if os.path.isdir(path):
+        for e in os.scandir(path):
+            if e.name.endswith(SUFFIX) or e.name.startswith(".partial-"):
+                os.remove(e.path)
+                removed += 1
+    return removed

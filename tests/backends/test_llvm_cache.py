@@ -1,0 +1,92 @@
+"""The LLVM backend's machine-code cache: a second compile loads it; an entry that is corrupt, not private or
+from another IR is never used; writes are atomic; `graphc cache` shows and empties it."""
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backends.llvm import cache
+from graphc.cli import main
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "llvm"
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(folder))
+    cache._warned.clear()
+    return folder
+
+
+def _step(scale=2.0):
+    x = gc.input("x", (3, 4))
+    fn = gc.compile(gc.tanh(x) * scale, backend="llvm")
+    data = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
+    return fn, fn(x=data), np.tanh(data) * scale
+
+
+def _entries(folder):
+    return sorted(p for p in folder.iterdir() if p.suffix == ".o")
+
+
+def test_a_second_compile_loads_the_machine_code_and_computes_the_same(cache_dir):
+    first, got1, want = _step()
+    assert not first.backend.last.fn.compiled.from_cache and len(_entries(cache_dir)) == 1
+    assert stat.S_IMODE(os.stat(cache_dir).st_mode) == 0o700
+    second, got2, _ = _step()
+    assert second.backend.last.fn.compiled.from_cache
+    np.testing.assert_array_equal(got1, got2)
+    np.testing.assert_allclose(got2, want, rtol=1e-6)
+    assert "<8 x float>" in second.llvm_ir or "<4 x float>" in second.llvm_ir or "tanh" not in second.llvm_ir
+    _step(scale=3.0)  # other IR: another entry
+    assert len(_entries(cache_dir)) == 2
+
+
+def test_a_corrupt_entry_is_discarded_with_one_warning_and_rebuilt(cache_dir):
+    _step()
+    (entry,) = _entries(cache_dir)
+    entry.write_bytes(entry.read_bytes()[:40] + b"garbage")
+    with pytest.warns(RuntimeWarning, match="corrupt"):
+        fn, got, want = _step()
+    assert not fn.backend.last.fn.compiled.from_cache
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert _step()[0].backend.last.fn.compiled.from_cache  # rewritten
+
+
+def test_an_entry_others_may_write_is_never_loaded(cache_dir):
+    _step()
+    (entry,) = _entries(cache_dir)
+    os.chmod(entry, 0o666)
+    with pytest.warns(RuntimeWarning, match="writable by others"):
+        fn, got, want = _step()
+    assert not fn.backend.last.fn.compiled.from_cache
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_shared_cache_directory_is_not_used(cache_dir):
+    cache_dir.mkdir(parents=True)
+    os.chmod(cache_dir, 0o777)
+    with pytest.warns(RuntimeWarning, match="not private"):
+        fn, got, want = _step()
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert not _entries(cache_dir)
+
+
+def test_no_partial_entry_is_ever_visible(cache_dir):
+    _step()
+    assert all(not p.name.startswith(".partial-") for p in cache_dir.iterdir())
+
+
+def test_graphc_cache_info_and_clear(cache_dir, capsys):
+    _step()
+    assert main(["cache", "info"]) == 0
+    assert "llvm: 1 entry" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert "removed 1 file" in capsys.readouterr().out and not _entries(cache_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["cache", "info"]) == 0
