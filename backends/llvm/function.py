@@ -7,6 +7,7 @@ return is the number of the range check that failed: the call raises the check's
 from __future__ import annotations
 
 import ctypes
+import warnings
 
 
 from graphc.errors import IndexRangeError, NonFiniteError
@@ -78,8 +79,17 @@ class LlvmBackend:
     name = "llvm"
 
     @staticmethod
-    def build(program, debug: bool = False) -> LlvmFunction:
-        return LlvmFunction(program, debug)
+    def build(program, debug: bool = False):
+        """The native step; where LLVM cannot build one (an operation this printer lacks, an LLVM failure on
+        this platform), the NumPy backend's module, with one warning saying why."""
+        try:
+            return LlvmFunction(program, debug)
+        except (NotImplementedError, RuntimeError) as e:
+            from graphc.backends.numpy import NumpyBackend  # the fallback only: the NumPy backend runs every Program
+
+            warnings.warn(f"the LLVM backend could not compile this program ({e}); it runs on the NumPy backend",
+                          RuntimeWarning, stacklevel=2)
+            return NumpyBackend.build(program, debug)
 
     @staticmethod
     def cache_info() -> dict:

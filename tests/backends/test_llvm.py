@@ -61,3 +61,16 @@ def test_matrix_vector_products_take_gemv_and_agree_with_numpy(m, n, ta, tb):
     out = (a.T if ta else a) @ (b.T if tb else b)
     got = gc.compile(out, backend="llvm")(a=a_data, b=b_data)
     np.testing.assert_allclose(got, (a_data.T if ta else a_data) @ (b_data.T if tb else b_data), rtol=1e-5, atol=1e-6)
+
+
+def test_a_program_llvm_cannot_build_runs_on_numpy_with_one_warning(monkeypatch):
+    from graphc.backends.llvm import function
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("LLVM ERROR: no target for this platform")
+    monkeypatch.setattr(function, "LlvmFunction", refuse)
+    x = gc.input("x", (3,))
+    fn = gc.compile(gc.exp(x), backend="llvm")
+    with pytest.warns(RuntimeWarning, match="runs on the NumPy backend"):
+        got = fn(x=np.zeros(3, np.float32))
+    np.testing.assert_array_equal(got, np.ones(3, np.float32))
