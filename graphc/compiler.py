@@ -97,6 +97,19 @@ class CompiledFunction:
         a NumPy module, or the LLVM backend's IR before optimisation."""
         return self._generated("source")
 
+    def profile(self, repeats: int = 20, **inputs) -> list[tuple[str, float]]:
+        """[(kernel label, seconds)] for one call with `inputs`, per kernel, timed in native code (the LLVM
+        backend; the median of `repeats` calls). The calls run the step: updates are applied each time."""
+        arrays, bindings = self._inputs.bind(inputs, self.cast)
+        backend = self.backend
+        spec = backend.specialize(bindings) if isinstance(backend, Executable) else None
+        if spec is None or not hasattr(spec.fn, "profile"):
+            raise AttributeError(f"backend {self.backend_name!r} has no per-kernel profile (the LLVM backend has)")
+        by_name = {n.attrs["name"]: a for n, a in arrays.items()}
+        staged = [np.ascontiguousarray(by_name[name], dtype=buf.dtype) for name, buf in spec.program.inputs.items()]
+        with spec.lock:
+            return spec.fn.profile(spec.run, staged, repeats)
+
     @property
     def llvm_ir(self) -> str:
         """The LLVM backend's IR of the most recent specialisation, after optimisation (the vectorised loops)."""

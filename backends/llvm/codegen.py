@@ -38,6 +38,14 @@ class ModuleBuilder:
         step = ir.Function(self.module, ir.FunctionType(I32, [I8.as_pointer().as_pointer()]), "step")
         step.args[0].name = "buffers"
         b = ir.IRBuilder(step.append_basic_block("entry"))
+        # the time-stamp counter after each kernel (and once before the first): fn.profile() reads it
+        clock = ir.GlobalVariable(self.module, ir.ArrayType(I64, len(kernels) + 1), "kernel_clock")
+        clock.initializer = ir.Constant(ir.ArrayType(I64, len(kernels) + 1), None)
+        readcycles = self.module.declare_intrinsic("llvm.readcyclecounter", (), ir.FunctionType(I64, []))
+
+        def stamp(i):
+            b.store(b.call(readcycles, []), b.gep(clock, [ir.Constant(I32, 0), ir.Constant(I32, i)]))
+        stamp(0)
         pointers = {}
         for fn, bufs in kernels:
             args = []
@@ -47,6 +55,7 @@ class ModuleBuilder:
                     pointers[id(buf)] = b.bitcast(raw, memory_type(buf.dtype).as_pointer(), name=buf.name)
                 args.append(pointers[id(buf)])
             status = b.call(fn, args)
+            stamp(int(fn.name[1:]) + 1)
             written = bufs[-1]
             if self.debug and written.dtype.kind == "f":  # debug: NaN -> -(2i + 1), Inf -> -(2i + 2) after kernel i
                 status = self.finite_check(b, step, pointers[id(written)], written, int(fn.name[1:]), status)

@@ -74,3 +74,15 @@ def test_a_program_llvm_cannot_build_runs_on_numpy_with_one_warning(monkeypatch)
     with pytest.warns(RuntimeWarning, match="runs on the NumPy backend"):
         got = fn(x=np.zeros(3, np.float32))
     np.testing.assert_array_equal(got, np.ones(3, np.float32))
+
+
+def test_profile_times_every_kernel_in_native_code():
+    x = gc.input("x", (None, 16))
+    w = gc.param("w", np.ones((16, 8), np.float32))
+    fn = gc.compile(gc.sum(gc.tanh(x @ w)), backend="llvm")
+    data = np.ones((4, 16), np.float32)
+    prof = fn.profile(x=data)
+    assert [label for label, _ in prof] == [k.label for k in fn.program.kernels]
+    assert all(t >= 0 for _, t in prof) and sum(t for _, t in prof) > 0
+    with pytest.raises(AttributeError, match="per-kernel profile"):
+        gc.compile(x * 2.0, backend="numpy").profile(x=data)
