@@ -103,6 +103,8 @@ class CompiledFunction:
         arrays, bindings = self._inputs.bind(inputs, self.cast)
         backend = self.backend
         spec = backend.specialize(bindings) if isinstance(backend, Executable) else None
+        if spec is not None:
+            backend.last = spec  # profiling is calling: fn.program and fn.source are this binding's now
         if spec is None or not hasattr(spec.fn, "profile"):
             raise AttributeError(f"backend {self.backend_name!r} has no per-kernel profile (the LLVM backend has)")
         by_name = {n.attrs["name"]: a for n, a in arrays.items()}
