@@ -224,7 +224,7 @@ class Chain:
                 lead = len(shape) - len(before)
                 index = tuple(0 if d == 1 else i for i, d in zip(index[lead:], before))
             elif kind == "slice":
-                index = tuple(a + i * c for i, (a, c) in zip(index, arg))
+                index = tuple(a + i * c for i, (a, c, _) in zip(index, arg))  # (start, step, length) per axis
             shape = before
         return self.base.flat_index(index)
 

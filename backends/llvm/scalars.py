@@ -85,9 +85,9 @@ class Spelling:
             return simple[op](args[0], args[1])
         if op == "neg":
             return b.fneg(args[0])
-        if op in ("max", "min"):  # NumPy: a NaN in either operand wins; otherwise the first on ties
+        if op in ("max", "min"):  # NumPy: a NaN in either operand wins; on a tie (±0 too) the second operand
             x, y = args
-            keep_x = b.or_(b.fcmp_ordered(">=" if op == "max" else "<=", x, y), b.fcmp_unordered("uno", x, x))
+            keep_x = b.or_(b.fcmp_ordered(">" if op == "max" else "<", x, y), b.fcmp_unordered("uno", x, x))
             return b.select(keep_x, x, y)
         if op == "abs":
             return self.intrinsic("llvm.fabs", t, [args[0]])

@@ -7,7 +7,7 @@ import sympy
 from sympy import Abs, Heaviside, Max, Min, Piecewise, erf, exp, log, sqrt
 
 from .. import dtypes, scalar, shapes
-from ..errors import ArgumentError, DTypeError
+from ..errors import ArgumentError, DTypeError, IndexRangeError
 from ..ir import Node
 from .elementwise import BOOL, FLOAT, LOGICAL, SAME, Elementwise
 from .movement import sum_to_shape
@@ -102,7 +102,23 @@ class _Pow(Elementwise):
                              "cast the base to float first (x.astype('float32') ** -1)")
         return attrs
 
+    def reference(self, a, b, **attrs):
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu" and (np.asarray(b) < 0).any():
+            raise IndexRangeError(f"pow: {_NEGATIVE_EXPONENT} must be in [0, {_MAX_EXPONENT}), got {int(np.min(b))}")
+        return super().reference(a, b, **attrs)
 
+    def lower(self, ctx, a, b, **attrs):
+        if a.buffer.dtype.kind in "iu" and b.buffer.dtype.kind in "iu":  # a runtime exponent is checked first
+            checked = ctx.buffer(b.shape, b.buffer.dtype)
+            loads = [ctx.load("a0", b)]
+            ctx.loop(b.shape, loads, ctx.body(loads, lambda bld, ops: ops[0], b.buffer.dtype), checked,
+                     checks=(("a0", 0, _MAX_EXPONENT, _NEGATIVE_EXPONENT),))
+            b = checked
+        return super().lower(ctx, a, b, **attrs)
+
+
+_NEGATIVE_EXPONENT = "integer exponents (an integer to a negative power is not an integer: cast the base to float)"
+_MAX_EXPONENT = 2 ** 63 - 1
 pow = register(_Pow("pow", 2, lambda a, b: a ** b, derivative=lambda a, b, y: (b * a ** (b - 1), y * log(a)), numpy=np.power))
 # max/min ties split the gradient evenly (Heaviside(0) = 1/2), like the reductions
 maximum = _binary("maximum", lambda a, b: Max(a, b), derivative=lambda a, b, y: (Heaviside(a - b, sympy.S.Half), Heaviside(b - a, sympy.S.Half)), numpy=np.maximum)

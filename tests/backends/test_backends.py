@@ -204,3 +204,27 @@ def test_matmul_of_mixed_float_dtypes_promotes_like_the_reference(backend):
     for g, want in zip(gc.compile(outs, backend=backend)(**feeds), gc.compile(outs, backend="reference")(**feeds)):
         assert g.dtype == want.dtype == np.float64
         np.testing.assert_allclose(g, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+def test_slices_of_a_reshaped_transpose_and_signed_zero_ties(backend):
+    x = gc.input("x", (3, 4, 5))
+    data = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    y = gc.reshape(gc.transpose(x, (1, 0, 2)), (12, 5))
+    outs = [y[1:], y[::-3, 1:4], gc.reshape(gc.transpose(x[:, ::-2, 1:]), (4, 6))[::-1, 1::2]]
+    for g, w in zip(gc.compile(outs, backend=backend)(x=data), gc.compile(outs, backend="reference")(x=data)):
+        np.testing.assert_array_equal(g, w)
+    a, b = gc.input("a", (2,)), gc.input("b", (2,))
+    f = gc.compile([1.0 / gc.maximum(a, b), 1.0 / gc.minimum(a, b)], backend=backend)
+    hi, lo = f(a=np.array([-0.0, 0.0], np.float32), b=np.array([0.0, -0.0], np.float32))
+    np.testing.assert_array_equal(hi, [np.inf, -np.inf])  # NumPy keeps the second operand on a tie
+    np.testing.assert_array_equal(lo, [np.inf, -np.inf])
+
+
+@pytest.mark.parametrize("backend", ["reference"] + CODEGEN_BACKENDS)
+def test_an_integer_to_a_negative_runtime_power_is_refused_by_every_backend(backend):
+    x, y = gc.input("x", (4,), gc.int64), gc.input("y", (4,), gc.int64)
+    f = gc.compile(gc.pow(x, y), backend=backend)
+    np.testing.assert_array_equal(f(x=np.array([2, 3, -1, 0]), y=np.array([3, 0, 3, 2])), [8, 1, -1, 0])
+    with pytest.raises(gc.IndexRangeError, match="integer exponents"):
+        f(x=np.array([2, 1, -1, 0]), y=np.array([-1, -2, -3, 2]))
