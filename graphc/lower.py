@@ -31,6 +31,7 @@ class LoweringContext:
         self._ids = itertools.count()
         self._names: set[str] = set()
         self.node: Node | None = None
+        self.nonfinite_by_design = False  # the node being lowered writes inf/NaN on purpose (Op.fills_nonfinite)
         self._copies: dict[tuple, View] = {}
 
     @property
@@ -58,6 +59,7 @@ class LoweringContext:
 
     def emit(self, kernel):
         kernel.label = kernel.label or self.label
+        kernel.nonfinite_by_design = self.nonfinite_by_design
         self.program.kernels.append(kernel)
         return kernel
 
@@ -238,10 +240,11 @@ def lower(graph: Graph, bindings: dict, n_outputs: int, updates: list) -> Progra
     def rule(node, accesses):
         ctx.node = node
         attrs = {k: concretize(v, ctx.subs) for k, v in node.attrs.items()}
+        ctx.nonfinite_by_design = node.op.fills_nonfinite(**attrs)
         return node.op.lower(ctx, *accesses, **attrs)
 
     values = interpret(graph, rule)
-    ctx.node = None
+    ctx.node, ctx.nonfinite_by_design = None, False
     prog = ctx.program
     prog.inputs = {n.attrs["name"]: values[n].buffer for n in graph.inputs}
     _lower_outputs(ctx, [values[o] for o in graph.outputs[:n_outputs]])

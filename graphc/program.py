@@ -345,6 +345,7 @@ class Loop:
     checks: tuple = ()
     label: str = ""
     fused: tuple = ()  # the labels of the kernels fusion merged into this one, in schedule order
+    nonfinite_by_design: bool = False  # its op writes inf/NaN on purpose (a -inf pad): debug checks skip it
 
     def __post_init__(self):
         if self.combine is not None and self.init is None:
@@ -407,6 +408,7 @@ class Gemm:
     epilogue_loads: tuple = ()
     label: str = ""
     fused: tuple = ()  # the labels of the kernels fusion merged into this one, in schedule order
+    nonfinite_by_design: bool = False  # see Loop
 
     @property
     def reads(self) -> list[Buffer]:

@@ -315,7 +315,7 @@ class ModulePrinter:
             lines = self.gemm(k) if isinstance(k, Gemm) else self.loop(k)
             lines[-1] += f"  # {k.label}" if k.label else ""
             body += lines
-            if self.debug and k.writes.dtype.kind == "f":
+            if self.debug and k.writes.dtype.kind == "f" and not k.nonfinite_by_design:
                 body.append(f"_check_finite({k.writes.name}, {k.label!r})")
         head = [
             f'"""graphc NumPy module for graph {graph_hash[:12]} with '

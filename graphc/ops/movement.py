@@ -210,6 +210,9 @@ class Pad(Op):
     def dtype(self, x, **attrs):
         return x.dtype
 
+    def fills_nonfinite(self, *, value, **attrs) -> bool:
+        return not np.isfinite(value)  # -inf around a max pool's input is the point, not an error
+
     def reference(self, x, *, pads, value):
         return np.pad(x, pads, constant_values=np.asarray(value).astype(x.dtype))
 

@@ -42,6 +42,7 @@ class Unfold(Op):
     """Windows of x (N, C, *S): out[n, c, *o, *k] = x[n, c, *(o*stride + k*dilation)]."""
 
     name, kind = "unfold", "nn"
+    moves_values = True  # windows of its input: it creates no value (debug mode's NaN/Inf check skips it)
 
     def normalize(self, inputs, attrs):
         (x,) = inputs

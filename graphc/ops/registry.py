@@ -89,6 +89,11 @@ class Op:
         return the View holding the value (a new view of an input's buffer for pure data movement)."""
         raise NotImplementedError(f"op {self.name} has no lowering")
 
+    def fills_nonfinite(self, **attrs) -> bool:
+        """Does this op write infinities or NaNs by design (a pad with -inf before a max pool)? Debug mode's
+        NaN/Inf check then leaves its value alone."""
+        return False
+
     def normalize(self, inputs: Sequence[Node], attrs: dict) -> dict:
         """Canonicalise attributes (given the input nodes) before hashing; validate them."""
         return attrs

@@ -228,3 +228,13 @@ def test_an_integer_to_a_negative_runtime_power_is_refused_by_every_backend(back
     np.testing.assert_array_equal(f(x=np.array([2, 3, -1, 0]), y=np.array([3, 0, 3, 2])), [8, 1, -1, 0])
     with pytest.raises(gc.IndexRangeError, match="integer exponents"):
         f(x=np.array([2, 1, -1, 0]), y=np.array([-1, -2, -3, 2]))
+
+
+@pytest.mark.parametrize("backend", ["reference"] + CODEGEN_BACKENDS)
+def test_debug_mode_accepts_the_minus_infinity_a_max_pool_pads_with(backend):
+    x = gc.input("x", (1, 3, 6))
+    f = gc.compile(gc.max_pool1d(x, 3, 1, padding=1), backend=backend, debug=True)
+    np.testing.assert_array_equal(f(x=np.ones((1, 3, 6), np.float32)), np.ones((1, 3, 6), np.float32))
+    g = gc.compile(gc.log(x - 1.0), backend=backend, debug=True)
+    with pytest.raises(gc.errors.NonFiniteError):  # an infinity the data makes is still caught
+        g(x=np.ones((1, 3, 6), np.float32))
