@@ -86,3 +86,15 @@ def test_profile_times_every_kernel_in_native_code():
     assert all(t >= 0 for _, t in prof) and sum(t for _, t in prof) > 0
     with pytest.raises(AttributeError, match="per-kernel profile"):
         gc.compile(x * 2.0, backend="numpy").profile(x=data)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_random_numbers_and_dropout_masks_agree_bit_for_bit_with_numpy(dtype):
+    x = gc.input("x", (64, 33), dtype)
+    outs = [gc.uniform((64, 33), seed=7, dtype=dtype), gc.normal((5, 7), seed=3, dtype=dtype),
+            gc.nn.Dropout(0.3, seed=11)(x)]
+    data = np.ones((64, 33), dtype)
+    got = gc.compile(outs, backend="llvm")(x=data)
+    for a, b in zip(got, gc.compile(outs, backend="numpy")(x=data)):
+        np.testing.assert_array_equal(a, b)
+    assert 0.2 < np.mean(got[2] == 0) < 0.4  # a mask was drawn
