@@ -3,6 +3,7 @@ from another IR is never used; writes are atomic; `graphc cache` shows and empti
 from __future__ import annotations
 
 import os
+import re
 import stat
 import warnings
 
@@ -41,7 +42,7 @@ def test_a_second_compile_loads_the_machine_code_and_computes_the_same(cache_dir
     assert second.backend.last.fn.compiled.from_cache
     np.testing.assert_array_equal(got1, got2)
     np.testing.assert_allclose(got2, want, rtol=1e-6)
-    assert "<8 x float>" in second.llvm_ir or "<4 x float>" in second.llvm_ir or "tanh" not in second.llvm_ir
+    assert re.search(r"<\d+ x (float|double)>", second.llvm_ir)  # a cached compile still shows its vectorised IR
     _step(scale=3.0)  # other IR: another entry
     assert len(_entries(cache_dir)) == 2
 

@@ -21,7 +21,7 @@ LAYER_OF_MODULE = {
     "graphc.autodiff": 3,
     "graphc.gradcheck": 4,  # its finite differences run the reference interpreter
     "graphc.program": 4, "graphc.lower": 4, "graphc.interpreter": 4, "graphc.runtime": 4, "graphc.pipeline": 4,
-    "graphc.program_verify": 4, "graphc.program_text": 4,
+    "graphc.program_verify": 4, "graphc.access": 4,
     "graphc.tensor": 5, "graphc.dsl": 5, "graphc.compiler": 5,
     "graphc.losses": 6, "graphc.optim": 6, "graphc.train": 6, "graphc.data": 6, "graphc.checkpoint": 6,
     "graphc.script": 6,
