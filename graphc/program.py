@@ -5,12 +5,14 @@ externals (inputs, parameters, optimiser state, constants, outputs) are the call
 convention, the temporaries live at an `offset` in one arena. `Loop` is an iteration domain
 with parallel and reduction axes, named loads, a typed scalar body (`graphc.scalar_ops.Body`),
 a combine operation and one store; `Gemm` is a batched matrix product with an optional
-epilogue. Every buffer has exactly one writer. `listing` is the Program as text.
+epilogue. Every buffer has exactly one writer. `listing` is the Program as text for people,
+`fingerprint` as a canonical key for compiled-code caches.
 """
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 
 import numpy as np
 
@@ -20,7 +22,8 @@ from .shapes import contiguous_strides
 
 # the accesses are part of the IR: importers of graphc.program find them here too
 __all__ = ["Buffer", "Chain", "COMBINES", "EXTERNAL_ORDER", "Gather", "Gemm", "Kernel", "Load", "Loop", "Operand",
-           "Program", "ROLES", "View", "contiguous_strides", "identity", "injective", "listing", "ravel", "unravel"]
+           "Program", "ROLES", "View", "contiguous_strides", "fingerprint", "identity", "injective", "listing", "ravel",
+           "unravel"]
 
 ROLES = ("input", "param", "state", "const", "output", "temp")
 EXTERNAL_ORDER = ("input", "param", "state", "const", "output")  # the calling convention
@@ -226,3 +229,55 @@ def listing(program: Program) -> str:
     outs = ", ".join(f"{b.name}{list(shape)}" for b, shape in program.outputs)
     lines.append(f"  return {outs}")
     return "\n".join(lines)
+
+
+# -- the fingerprint: what a printer reads, as one canonical text -----------------------------
+def fingerprint(program: Program) -> str:
+    """Every field of every kernel and buffer that decides what code computes, spelled exactly (floats in hex,
+    buffers by position, a constant's contents by their SHA-256): two Programs with equal fingerprints
+    compute the same thing the same way, so a backend may key compiled code by it. Left out: names and
+    labels (they only name things in listings and messages, and carry the graph's global node numbers),
+    the stage report and parameter storage. A value of a type this does not know raises TypeError rather
+    than being keyed by identity."""
+    position = {id(b): i for i, b in enumerate(program.buffers)}
+    out: list[str] = []
+    emit = out.append
+    names: dict[type, tuple] = {}  # dataclass type -> the fields that count
+
+    def put(x):
+        kind = type(x)
+        if kind is str:
+            emit(repr(x))
+        elif kind is int or kind is float or kind is bool or isinstance(x, (np.number, np.bool_)):
+            emit(f"{kind.__name__}:{float(x).hex() if isinstance(x, (float, np.floating)) else int(x)}")
+        elif kind is tuple or kind is list:
+            emit("[")
+            for item in x:
+                put(item)
+            emit("]")
+        elif kind is Buffer:
+            emit(f"B{position[id(x)]}")
+        elif x is None:
+            emit("None")
+        elif isinstance(x, np.dtype):
+            emit(x.str)
+        elif is_dataclass(x) and not isinstance(x, type):
+            if kind not in names:
+                names[kind] = tuple(f.name for f in fields(x) if f.name not in ("label", "fused"))
+            emit(kind.__name__ + "(")
+            for name in names[kind]:
+                put(getattr(x, name))
+            emit(")")
+        else:
+            raise TypeError(f"fingerprint: cannot spell a {kind.__name__} ({x!r})")
+
+    for b in program.buffers:
+        contents = hashlib.sha256(np.ascontiguousarray(b.data).tobytes()).hexdigest() if b.data is not None else ""
+        out.append(f"buffer {b.dtype.str} {b.size} {b.role} {b.offset} {contents}")
+    for k in program.kernels:
+        put(k)
+    out.append("inputs")
+    put(list(program.inputs.items()))  # in order: the order inputs are passed in
+    out.append("outputs")
+    put([(b, tuple(shape)) for b, shape in program.outputs])
+    return "\n".join(out)

@@ -1,4 +1,9 @@
-"""The on-disk cache of compiled machine code, keyed by the IR, the CPU and the LLVM version.
+"""The on-disk cache of compiled machine code, keyed by the Program, graphc's code, the CPU and the LLVM version.
+
+The key hashes the Program's fingerprint (so a hit skips building the IR as well as compiling it), the
+source of graphc itself (a changed printer never loads code its predecessor printed), the CPU's name
+and features, and the llvmlite and LLVM versions. An entry holds the object code and the metadata the
+step needs at run time (its range checks).
 
 An entry is machine code graphc will execute, so it is treated as such: the directory is private to
 the user (0700), an entry is read only when the user owns it and nobody else may write it, and its
@@ -8,7 +13,9 @@ Location: $GRAPHC_CACHE_DIR, else $XDG_CACHE_HOME/graphc/llvm, else ~/.cache/gra
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import stat
 import tempfile
@@ -17,7 +24,7 @@ import warnings
 import llvmlite
 import llvmlite.binding as llvm
 
-FORMAT = "graphc-llvm-object-1"  # bump when what an entry holds changes
+FORMAT = "graphc-llvm-object-2"  # bump when what an entry holds changes
 SUFFIX = ".o"
 _warned: set[str] = set()
 
@@ -30,11 +37,30 @@ def directory() -> str:
     return os.path.join(base, "graphc", "llvm")
 
 
-def key(ir_text: str) -> str:
-    """The entry name for this IR on this CPU with this LLVM: a cache from another CPU or version never matches."""
+@functools.cache
+def code_version() -> str:
+    """A hash of every Python source file of the installed graphc (the printers, the IR, the scalar ops)."""
+    import graphc  # here: the package whose files are hashed, not a dependency of this module's logic
+
+    root = os.path.dirname(os.path.abspath(graphc.__file__))
     h = hashlib.sha256()
-    for part in (FORMAT, llvmlite.__version__, ".".join(map(str, llvm.llvm_version_info)), llvm.get_process_triple(),
-                 llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(), ir_text):
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                h.update(os.path.relpath(path, root).encode() + b"\0")
+                with open(path, "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()
+
+
+def key(*parts: str) -> str:
+    """The entry name for `parts` (the Program's fingerprint and build options) with this graphc on this CPU with
+    this LLVM: a cache from another CPU or version never matches."""
+    h = hashlib.sha256()
+    for part in (FORMAT, code_version(), llvmlite.__version__, ".".join(map(str, llvm.llvm_version_info)),
+                 llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(), *parts):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -61,8 +87,8 @@ def _private_directory() -> str | None:
     return path
 
 
-def load(name: str) -> bytes | None:
-    """The machine code stored under `name`, or None (missing, untrusted or corrupt: then it is removed)."""
+def load(name: str) -> tuple[bytes, dict] | None:
+    """(object code, metadata) stored under `name`, or None (missing, untrusted or corrupt: then it is removed)."""
     folder = _private_directory()
     if folder is None:
         return None
@@ -79,18 +105,25 @@ def load(name: str) -> bytes | None:
             blob = f.read()
     except OSError:
         return None
-    digest, data = blob[:32], blob[32:]
-    if len(blob) < 32 or hashlib.sha256(data).digest() != digest:
+    digest, payload = blob[:32], blob[32:]
+    try:
+        if len(blob) < 36 or hashlib.sha256(payload).digest() != digest:
+            raise ValueError("hash mismatch")
+        size = int.from_bytes(payload[:4], "little")
+        meta = json.loads(payload[4:4 + size].decode())
+        if not isinstance(meta, dict):
+            raise ValueError("metadata is not an object")
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         _warn_once(f"{path} is corrupt")
         try:
             os.remove(path)
         except OSError:
             pass
         return None
-    return data
+    return payload[4 + size:], meta
 
 
-def store(name: str, data: bytes) -> None:
+def store(name: str, data: bytes, meta: dict) -> None:
     """Write an entry atomically (temporary file, then rename); failures only cost the next compile."""
     folder = _private_directory()
     if folder is None:
@@ -98,7 +131,9 @@ def store(name: str, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
         with os.fdopen(fd, "wb") as f:
-            f.write(hashlib.sha256(data).digest() + data)
+            header = json.dumps(meta).encode()
+            payload = len(header).to_bytes(4, "little") + header + data
+            f.write(hashlib.sha256(payload).digest() + payload)
         os.replace(tmp, os.path.join(folder, name + SUFFIX))
     except OSError as e:
         _warn_once(f"cannot write to {folder} ({e.strerror})")

@@ -31,7 +31,7 @@ class ModuleBuilder:
         self.program, self.module, self.vmath, self.debug = program, module, vmath, debug
         self.buffer_order = list(program.buffers)
         self.position = {id(buf): i for i, buf in enumerate(self.buffer_order)}
-        self.checks: list[tuple] = []  # (kernel label, what, lo, hi) per check number - 1
+        self.checks: list[tuple] = []  # (kernel number, what, lo, hi) per check number - 1
 
     def build(self) -> None:
         kernels = [self.kernel(i, k) for i, k in enumerate(self.program.kernels)]
@@ -192,7 +192,8 @@ class _KernelEmitter:
     def check(self, value, lo: int, hi: int, what: str) -> None:
         b = self.b
         owner = self.owner
-        owner.checks.append((self.k.label, what, lo, hi))
+        # plain ints and the kernel's number, not its label: the cache stores checks as JSON, shared by equal Programs
+        owner.checks.append((owner.program.kernels.index(self.k), what, int(lo), int(hi)))
         number = len(owner.checks)
         bad = b.or_(b.icmp_signed("<", value, ir.Constant(I64, lo)), b.icmp_signed(">=", value, ir.Constant(I64, hi)))
         fail, ok = self.fn.append_basic_block("check_failed"), self.fn.append_basic_block("checked")

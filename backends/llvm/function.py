@@ -11,6 +11,7 @@ import warnings
 
 
 from graphc.errors import IndexRangeError, NonFiniteError
+from graphc.program import fingerprint
 
 from . import cache, target, vmath as _vmath
 from .codegen import build_module
@@ -23,13 +24,15 @@ class LlvmFunction:
 
     def __init__(self, program, debug: bool = False, vmath=None):
         self.program = program
-        module = target.new_module("graphc_step")
-        builder = build_module(program, module, vmath or _vmath, debug)
-        self.checks = builder.checks
-        self.compiled = target.Compiled(module)
-        self.source = self.compiled.llvm_ir            # as printed (readable: one function per kernel)
+
+        def build():
+            module = target.new_module("graphc_step")
+            builder = build_module(program, module, vmath or _vmath, debug)
+            return module, {"checks": builder.checks}
+        self.compiled = target.Compiled(build, _cache_key(program, debug) if vmath is None else None)
+        self.checks = [tuple(check) for check in self.compiled.meta["checks"]]
         self._step = self.compiled.function("step", ctypes.c_int32, ctypes.c_void_p)
-        self.order = builder.buffer_order
+        self.order = list(program.buffers)  # the calling convention of step's pointer table (codegen's buffer_order)
         self.input_slots = [self.order.index(b) for b in program.inputs.values()]
         self._bound = None
 
@@ -50,6 +53,11 @@ class LlvmFunction:
         cycles = [sorted(col)[len(col) // 2] for col in zip(*rows)]
         per_cycle = sorted(walls)[len(walls) // 2] / max(sum(cycles), 1)
         return [(k.label, c * per_cycle) for k, c in zip(self.program.kernels, cycles)]
+
+    @property
+    def source(self) -> str:
+        """The IR as printed (readable: one function per kernel); rebuilt on first use when the code came from the cache."""
+        return self.compiled.llvm_ir
 
     @property
     def optimized_ir(self) -> str:
@@ -79,8 +87,8 @@ class LlvmFunction:
                 table[slot] = array.ctypes.data
             status = step(address)
             if status > 0:
-                label, what, lo, hi = checks[status - 1]
-                raise IndexRangeError(f"{label}: {what} must be in [{lo}, {hi})")
+                kernel, what, lo, hi = checks[status - 1]
+                raise IndexRangeError(f"{self.program.kernels[kernel].label}: {what} must be in [{lo}, {hi})")
             if status < 0:  # debug mode: the first kernel that wrote a NaN or an Inf
                 kernel = self.program.kernels[(-status - 1) // 2]
                 bad = "NaN" if status % 2 else "Inf"
@@ -91,6 +99,15 @@ class LlvmFunction:
     def __call__(self, arena, externals) -> None:
         position = {id(b): i for i, b in enumerate(self.program.externals)}
         self.bind(arena, externals)(*(externals[position[id(b)]] for b in self.program.inputs.values()))
+
+
+def _cache_key(program, debug: bool) -> str | None:
+    """The machine-code cache's key for this Program (None when it holds a value the fingerprint cannot spell)."""
+    try:
+        text = fingerprint(program)
+    except TypeError:
+        return None
+    return cache.key(text, f"debug={bool(debug)}")
 
 
 class LlvmBackend:

@@ -15,6 +15,7 @@ import llvmlite.ir as ir
 from . import cache
 
 _lock = threading.Lock()
+_emit_lock = threading.Lock()
 _machine = None
 
 
@@ -57,26 +58,41 @@ def optimize(module) -> None:
 
 
 class Compiled:
-    """An IR module verified, optimised and JIT-compiled for the host; machine code comes from the on-disk
-    cache (graphc.backends.llvm.cache) when this IR was compiled before on this CPU with this LLVM."""
+    """Machine code for one module, JIT-loaded for the host. `build()` returns (IR module, metadata); it is called
+    only when the on-disk cache (graphc.backends.llvm.cache) has no entry under `key` (None: no cache). On a
+    hit nothing is built or compiled: the stored object code is loaded as it is, and `llvm_ir` is built
+    again only if someone reads it."""
 
-    def __init__(self, module: ir.Module, use_cache: bool = True):
+    def __init__(self, build, key: str | None = None):
         host_machine()
-        self.llvm_ir = str(module)
-        parsed = llvm.parse_assembly(self.llvm_ir)
-        parsed.verify()
-        name = cache.key(self.llvm_ir) if use_cache else None
-        cached = cache.load(name) if name else None
-        self.from_cache = cached is not None
-        if cached is None:
-            optimize(parsed)  # on a cache hit the machine code is loaded as it is: nothing to optimise
-        self._module, self._optimized = parsed, cached is None
+        self._build, self._ir, self._module, self._optimized = build, None, None, False
+        entry = cache.load(key) if key else None
+        self.from_cache = entry is not None
+        if entry is None:
+            module, self.meta = build()
+            self._ir = str(module)
+            parsed = llvm.parse_assembly(self._ir)
+            parsed.verify()
+            optimize(parsed)
+            self._module, self._optimized = parsed, True
+            machine = host_machine()
+            with _emit_lock:  # one emission at a time on the shared machine
+                data = machine.emit_object(parsed)
+            if key:
+                cache.store(key, data, self.meta)
+        else:
+            data, self.meta = entry
         # the engine takes ownership of the machine it is given (and frees it with itself): a machine of its own
-        self.engine = llvm.create_mcjit_compiler(parsed, _new_machine())
-        if name:
-            self.engine.set_object_cache(lambda _module, data: cache.store(name, data) if cached is None else None,
-                                         lambda _module: cached)
+        self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _new_machine())
+        self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         self.engine.finalize_object()
+
+    @property
+    def llvm_ir(self) -> str:
+        """The module as printed (before optimisation)."""
+        if self._ir is None:
+            self._ir = str(self._build()[0])
+        return self._ir
 
     def _optimized_module(self):
         if not self._optimized:  # loaded from the cache: optimise a copy to show what the machine code came from

@@ -47,6 +47,27 @@ def test_a_second_compile_loads_the_machine_code_and_computes_the_same(cache_dir
     assert len(_entries(cache_dir)) == 2
 
 
+def test_a_cache_hit_builds_no_ir_until_someone_reads_it(cache_dir):
+    _step()
+    fn, got, want = _step()
+    compiled = fn.backend.last.fn.compiled
+    assert compiled.from_cache and compiled._ir is None  # the key is the Program's: no IR printed to look it up
+    assert "define" in fn.source and compiled._ir is not None  # printed again on demand, for reading
+
+
+def test_a_range_check_from_a_cached_entry_names_this_programs_node(cache_dir):
+    def gather():
+        table, idx = gc.input("table", (5, 2)), gc.input("idx", (3,), dtype="int64")
+        return gc.compile(gc.take(table, idx), backend="llvm")
+    table = np.ones((5, 2), np.float32)
+    first, second = gather(), gather()  # equal Programs, different node numbers in their labels
+    first(table=table, idx=np.array([0, 1, 2]))
+    with pytest.raises(gc.IndexRangeError) as failure:
+        second(table=table, idx=np.array([0, 9, 2]))
+    assert second.backend.last.fn.compiled.from_cache
+    assert second.backend.last.program.kernels[0].label.split()[0] in str(failure.value)
+
+
 def test_a_corrupt_entry_is_discarded_with_one_warning_and_rebuilt(cache_dir):
     _step()
     (entry,) = _entries(cache_dir)

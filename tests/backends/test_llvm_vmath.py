@@ -50,7 +50,7 @@ def _loop_module(op: str, dtype, arity: int) -> ir.Module:
 @functools.lru_cache(maxsize=None)
 def compiled(op: str, dtype=np.float32):
     arity = 2 if op == "pow" else 1
-    code = target.Compiled(_loop_module(op, np.dtype(dtype).type, arity))
+    code = target.Compiled(lambda: (_loop_module(op, np.dtype(dtype).type, arity), {}))
     cfn = code.function("f", None, *([ctypes.c_void_p] * (arity + 1)), ctypes.c_int64)
 
     def run(*xs):

@@ -173,3 +173,38 @@ def test_verify_rejects_a_body_operation_outside_the_vocabulary():
     body = b.build(b.emit("sigmoid", (b.arg("a0", F32),), F32))  # a high-level op never reaches a kernel
     with pytest.raises(gc.GraphError, match="not a scalar operation"):
         verify(prog([x, y], [Loop((4,), (Load("a0", View.whole(x, (4,))),), body, View.whole(y, (4,)))]))
+
+
+def _compiled_program(build, *args, **kwargs):
+    fn = gc.compile(build(*args, **kwargs), backend="numpy")
+    return fn.program
+
+
+def _mlp(scale, size=4, pad=0.0):
+    x = gc.input("x", (3, size))
+    w = gc.param("w", np.arange(size * 2, dtype=np.float32).reshape(size, 2))
+    return gc.sum(gc.tanh(x @ w) * scale) + gc.sum(gc.pad(x, [(0, 0), (1, 1)], value=pad))
+
+
+def test_the_fingerprint_of_equal_programs_is_equal_and_ignores_node_numbers():
+    from graphc.program import fingerprint
+    a, b = _compiled_program(_mlp, 2.0), _compiled_program(_mlp, 2.0)
+    assert a.kernels[0].label != b.kernels[0].label or a is not b  # built twice: fresh node numbers
+    assert fingerprint(a) == fingerprint(b)
+
+
+@pytest.mark.parametrize("change", [dict(scale=3.0), dict(scale=2.0, size=5), dict(scale=2.0, pad=-0.0),
+                                    dict(scale=float("nan"))])
+def test_the_fingerprint_tells_apart_programs_that_compute_differently(change):
+    from graphc.program import fingerprint
+    assert fingerprint(_compiled_program(_mlp, **change)) != fingerprint(_compiled_program(_mlp, 2.0))
+
+
+def test_the_fingerprint_refuses_a_value_it_cannot_spell():
+    from graphc.program import fingerprint
+    program = _compiled_program(_mlp, 2.0)
+    program.kernels[0].label = "ok"  # labels are left out
+    fingerprint(program)
+    program.kernels.append(object())
+    with pytest.raises(TypeError, match="cannot spell"):
+        fingerprint(program)
