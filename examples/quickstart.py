@@ -33,7 +33,7 @@ def main(steps: int = 200, lr: float = 0.5, seed: int = 0, backend: str = "numpy
             print(f"step {i:4d}  loss {float(value):.4f}")
     accuracy = float(np.mean((predict(x=X) > 0.5) == Y))
     print(f"w = {w.value.ravel()}, b = {b.value}")
-    print("\nthe generated NumPy training step:\n" + step.source)
+    print(f"\nthe generated training step ({backend} backend):\n" + step.source)
     result = {"train_accuracy": round(accuracy, 4), "loss": round(float(step(x=X, y=Y)), 4), "steps": steps}
     print("result: " + " ".join(f"{k}={v}" for k, v in result.items()))
     return result

@@ -12,7 +12,7 @@ from .errors import ArgumentError, GraphError, InputError, NonFiniteError
 from .interpreter import run
 from .ir import Graph, rich_display, toposort, verify
 from .pipeline import LEVELS
-from .runtime import CAST_POLICIES, Executable, InputPlan, backend_builder
+from .runtime import CAST_POLICIES, Executable, InputPlan, backend_builder, default_backend
 from .tensor import Param, Tensor, as_nodes, as_tensor
 
 
@@ -200,14 +200,15 @@ def _check_updates(updates: dict) -> list:
     return out
 
 
-def compile(outputs, updates: dict | None = None, backend: str = "numpy", cast: str = "safe", debug: bool = False,
+def compile(outputs, updates: dict | None = None, backend: str | None = None, cast: str = "safe", debug: bool = False,
             inputs=None, optimize: int = 2, dump: str | None = None):
     """Compile `outputs` (a tensor or a list) and optional `updates` {param: new value tensor}.
 
     The result is called with the graph's inputs by keyword; it returns the outputs' values and
     then assigns every update simultaneously, in place, to the parameters' storage.
-    backend: 'numpy' (the default: the fastest backend that passes the suite), 'reference' (the
-    interpreter, every backend's oracle), or any other registered backend.
+    backend: 'llvm' (the default: the whole step as one native call, compiled for this CPU; 'numpy'
+    where llvmlite cannot load), 'numpy' (readable vectorised NumPy source in `fn.source`),
+    'reference' (the interpreter, every backend's oracle), or any other registered backend.
     cast: how far inputs of another dtype may be converted ('safe', 'same_kind' or 'no').
     debug: check every value for NaN/Inf and name the first node that produced one.
     inputs: extra gc.inputs the function takes although no output reads their values (for
@@ -217,4 +218,4 @@ def compile(outputs, updates: dict | None = None, backend: str = "numpy", cast: 
     dump: a directory to write, per shape binding, every stage's listing and its diff against the
     stage before (the environment variable GRAPHC_DUMP does the same for scripts).
     """
-    return CompiledFunction(outputs, updates, backend, cast, debug, inputs, optimize, dump)
+    return CompiledFunction(outputs, updates, backend or default_backend(), cast, debug, inputs, optimize, dump)

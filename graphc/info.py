@@ -1,7 +1,6 @@
 """`graphc info`: what this installation can use (backends, BLAS, CPU features, Graphviz, GPU)."""
 from __future__ import annotations
 
-import importlib
 import platform
 import shutil
 import subprocess
@@ -59,13 +58,23 @@ def _gpu() -> str:
 
 def report() -> dict:
     try:
-        importlib.import_module("graphc.backends.numpy")  # by name, like compile(backend=...): it registers itself
-    except ImportError:
-        pass
-    return {
+        default = runtime.default_backend()
+    except Exception as e:  # noqa: BLE001 - the report says why rather than failing
+        default = f"none ({e})"
+    names = runtime.available_backends()
+    info = {
         "graphc": __version__,
         "python": f"{platform.python_version()} ({sys.executable})",
-        "backends": ", ".join(["reference"] + sorted(runtime.BACKENDS)),
+        "backends": f"{', '.join(names)} (default: {default})",
+    }
+    for name in names:  # a backend may describe itself (the LLVM backend: its LLVM, target and cache)
+        describe = getattr(runtime.BACKENDS.get(name), "describe", None)
+        if describe is not None:
+            try:
+                info[name] = describe()
+            except Exception as e:  # noqa: BLE001
+                info[name] = f"unavailable ({type(e).__name__}: {e})"
+    return info | {
         "blas": _blas(),
         "cpu": _cpu(),
         "graphviz": _graphviz(),

@@ -140,6 +140,38 @@ def register_backend(name: str, builder) -> None:
     BACKENDS[name] = builder
 
 
+# the default is the first of these that loads here: native code where llvmlite works, else NumPy
+DEFAULT_BACKENDS = ("llvm", "numpy")
+_default: list[str] = []
+_default_lock = threading.Lock()
+
+
+def default_backend() -> str:
+    """The backend `gc.compile`, `Trainer` and the CLI use when none is named: 'llvm' (the whole step as one
+    native call), or 'numpy' with one warning where llvmlite cannot be loaded on this platform."""
+    if _default:
+        return _default[0]
+    with _default_lock:
+        if not _default:
+            import importlib  # lazy: the backends register themselves when imported, on first use only
+            import warnings
+
+            reasons = []
+            for name in DEFAULT_BACKENDS:
+                try:
+                    importlib.import_module(f"graphc.backends.{name}")
+                except Exception as e:  # noqa: BLE001 - a native library that fails to load raises OSError, too
+                    reasons.append(f"the {name} backend cannot be loaded ({type(e).__name__}: {e})")
+                    continue
+                if reasons:
+                    warnings.warn("; ".join(reasons) + f"; graphc uses the {name} backend", RuntimeWarning, stacklevel=3)
+                _default.append(name)
+                break
+            else:
+                raise InputError("; ".join(reasons))
+    return _default[0]
+
+
 def backend_builder(name: str):
     """The registered builder called `name`, importing `graphc.backends.<name>` on first use."""
     if name not in BACKENDS:

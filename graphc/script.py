@@ -35,13 +35,13 @@ from .dsl import input as make_input
 from .errors import GraphcError
 from .ir import Graph
 from .nn import Module
-from .runtime import available_backends
+from .runtime import available_backends, default_backend
 from .tensor import Tensor, as_tensor
 from .train import Trainer
 
 FIELDS = ("epochs", "batch_size", "lr", "optimizer", "patience", "seed", "backend", "optimize")
-BASE_DEFAULTS = dict(epochs=10, batch_size=32, lr=1e-3, optimizer="adam", patience=None, seed=0, backend="numpy",
-                     optimize=2)
+BASE_DEFAULTS = dict(epochs=10, batch_size=32, lr=1e-3, optimizer="adam", patience=None, seed=0, backend=None,
+                     optimize=2)  # backend None: graphc's default (runtime.default_backend)
 OPTIMIZERS = {"sgd": optim.SGD, "momentum": optim.Momentum, "nesterov": optim.Nesterov, "adagrad": optim.AdaGrad,
               "rmsprop": optim.RMSProp, "adam": optim.Adam, "adamw": optim.AdamW}
 SPLITS = ("train", "val", "test")
@@ -186,6 +186,8 @@ def config_for(script: SimpleNamespace, **overrides) -> SimpleNamespace:
                           f"got {_kind(defaults)}")
     cfg = dict(BASE_DEFAULTS, **defaults)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if cfg["backend"] is None:
+        cfg["backend"] = default_backend()
     for name in FIELDS:
         if cfg[name] is None and name == "patience":
             continue
@@ -314,8 +316,8 @@ def add_train_arguments(p: argparse.ArgumentParser):
     p.add_argument("--optimizer", type=field_type("optimizer", str), help=", ".join(OPTIMIZERS))
     p.add_argument("--patience", type=field_type("patience", int), help="early-stopping patience in epochs")
     p.add_argument("--seed", type=field_type("seed", int))
-    p.add_argument("--backend", type=field_type("backend", str), help="numpy (default), reference, or another "
-                   "available backend (see `graphc info`)")
+    p.add_argument("--backend", type=field_type("backend", str), help="llvm (the default where llvmlite loads), numpy, "
+                   "reference, or another available backend (see `graphc info`)")
     p.add_argument("--optimize", type=field_type("optimize", int), help="compiler passes: 2 (default: all), 1 (graph "
                    "rewrites only) or 0 (none; the unoptimised program)")
     p.add_argument("--fast", action="store_true", help="a small, quick run (smoke tests)")

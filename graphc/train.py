@@ -11,6 +11,7 @@ import numpy as np
 
 from . import checkpoint, data
 from .compiler import compile as compile_fn
+from .runtime import default_backend
 from .errors import InputError, NonFiniteError
 from .dsl import argmax, cast, eq, gt, mean, reshape, sum as reduce_sum
 from .dsl import input as make_input
@@ -95,10 +96,10 @@ class Trainer:
     their type is not int32/int64. A direct
     `gc.compile` call keeps its strict cast='safe' rule."""
 
-    def __init__(self, model, loss_fn, optimizer, *, backend: str = "numpy", accuracy: bool = True,
+    def __init__(self, model, loss_fn, optimizer, *, backend: str | None = None, accuracy: bool = True,
                  threshold: float = 0.5, debug: bool = False, optimize: int = 2):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
-        self.backend, self.accuracy, self.threshold, self.debug = backend, accuracy, threshold, debug
+        self.backend, self.accuracy, self.threshold, self.debug = backend or default_backend(), accuracy, threshold, debug
         self.optimize = optimize  # gc.compile's optimisation level for every step it compiles
         self.history = History()
         self.epoch = 0  # epochs completed, across fit() calls and resumptions

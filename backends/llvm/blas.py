@@ -21,7 +21,7 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _symbols: dict | None = None
 
 
-def _find() -> dict:
+def symbols() -> dict:
     """{'sgemm': symbol name, ...} of the bundled OpenBLAS's cblas gemm and gemv, registered with the JIT."""
     global _symbols
     if _symbols is not None:
@@ -41,8 +41,15 @@ def _find() -> dict:
                     llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
                     _symbols[kind] = name
         if _symbols:
+            _symbols["library"] = os.path.basename(path)
             break
     return _symbols
+
+
+def provider() -> str:
+    """Which BLAS the Gemm kernels call (`graphc info`)."""
+    found = symbols()
+    return found.get("library", "none found: Gemm kernels are generated loops")
 
 
 def emit_gemm(e, k) -> None:
@@ -51,7 +58,7 @@ def emit_gemm(e, k) -> None:
     dtype = np.dtype(k.c.buffer.dtype)
     t = F32 if dtype.itemsize == 4 else F64
     prefix = "s" if t == F32 else "d"
-    name, vector = _find().get(prefix + "gemm"), _find().get(prefix + "gemv")
+    name, vector = symbols().get(prefix + "gemm"), symbols().get(prefix + "gemv")
     ptr = {w: e.ptr[id(getattr(k, w).buffer)] for w in "abc"}
 
     def entry(batch_index):

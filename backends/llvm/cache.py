@@ -39,19 +39,20 @@ def directory() -> str:
 
 @functools.cache
 def code_version() -> str:
-    """A hash of every Python source file of the installed graphc (the printers, the IR, the scalar ops)."""
-    import graphc  # here: the package whose files are hashed, not a dependency of this module's logic
+    """A hash of every Python source file of the running graphc and its backends (printers, IR, scalar ops)."""
+    import sys  # the packages are imported already (this module is one of theirs): read where they live
 
-    root = os.path.dirname(os.path.abspath(graphc.__file__))
+    roots = [os.path.dirname(os.path.abspath(sys.modules["graphc"].__file__)), *sys.modules["graphc.backends"].__path__]
     h = hashlib.sha256()
-    for folder, subfolders, files in os.walk(root):
-        subfolders.sort()
-        for name in sorted(files):
-            if name.endswith(".py"):
-                path = os.path.join(folder, name)
-                h.update(os.path.relpath(path, root).encode() + b"\0")
-                with open(path, "rb") as f:
-                    h.update(f.read())
+    for root in roots:
+        for folder, subfolders, files in os.walk(root):
+            subfolders.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    h.update(os.path.relpath(path, root).encode() + b"\0")
+                    with open(path, "rb") as f:
+                        h.update(f.read())
     return h.hexdigest()
 
 

@@ -13,7 +13,7 @@ import warnings
 from graphc.errors import IndexRangeError, NonFiniteError
 from graphc.program import fingerprint
 
-from . import cache, target, vmath as _vmath
+from . import blas, cache, target, vmath as _vmath
 from .codegen import build_module
 
 
@@ -29,6 +29,7 @@ class LlvmFunction:
             module = target.new_module("graphc_step")
             builder = build_module(program, module, vmath or _vmath, debug)
             return module, {"checks": builder.checks}
+        blas.symbols()  # registered before any code loads: cached object code calls the BLAS by name too
         self.compiled = target.Compiled(build, _cache_key(program, debug) if vmath is None else None)
         self.checks = [tuple(check) for check in self.compiled.meta["checks"]]
         self._step = self.compiled.function("step", ctypes.c_int32, ctypes.c_void_p)
@@ -125,6 +126,18 @@ class LlvmBackend:
             warnings.warn(f"the LLVM backend could not compile this program ({e}); it runs on the NumPy backend",
                           RuntimeWarning, stacklevel=2)
             return NumpyBackend.build(program, debug)
+
+    @staticmethod
+    def describe() -> str:
+        """One line for `graphc info`: the LLVM it compiles with, the target CPU and the cache."""
+        import llvmlite  # here: only this report needs the version
+        import llvmlite.binding as llvm
+
+        target.host_machine()
+        c = cache.info()
+        return (f"llvmlite {llvmlite.__version__}, LLVM {'.'.join(map(str, llvm.llvm_version_info))}, target "
+                f"{llvm.get_process_triple()} cpu {llvm.get_host_cpu_name()}; BLAS {blas.provider()}; cache "
+                f"{c['directory']} ({c['entries']} entries, {c['bytes'] / 2**20:.1f} MiB)")
 
     @staticmethod
     def cache_info() -> dict:

@@ -112,3 +112,22 @@ def test_graphc_cache_info_and_clear(cache_dir, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["cache", "info"]) == 0
+
+
+def test_a_fresh_process_loads_a_cached_matmul_and_computes_it(cache_dir):
+    # the BLAS is found by name when code loads: a process whose first compile is a cache hit must register it too
+    import subprocess
+    import sys
+
+    script = ("import numpy as np, graphc as gc\n"
+              "x = gc.input('x', (64, 32)); w = gc.param('w', np.ones((32, 16), np.float32))\n"
+              "fn = gc.compile(gc.tanh(x @ w), backend='llvm')\n"
+              "a = np.linspace(-1, 1, 64 * 32, dtype=np.float32).reshape(64, 32)\n"
+              "got = fn(x=a)\n"
+              "assert np.allclose(got, np.tanh(a @ np.ones((32, 16), np.float32)), atol=1e-6)\n"
+              "print(fn.backend.last.fn.compiled.from_cache)\n")
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
+    assert [r.stdout.split() for r in runs] == [["False"], ["True"]]
