@@ -18,12 +18,13 @@ from .errors import GraphcError, GraphError
 from .ir import Graph, verify as verify_graph
 from .lower import lower
 from .passes import (donate_updates, fold_gemm_batches, fuse_elementwise, fuse_epilogues, layout_sequential, plan_memory,
-                     plan_report, simplify, sum_gemm_batches)
+                     plan_report, simplify, split_merged_axes, sum_gemm_batches)
 from .program import Program
 from .program_verify import verify as verify_program
 
 GRAPH_PASSES: list = [simplify]  # Graph -> Graph, at optimize >= 1
-PROGRAM_PASSES: list = [donate_updates, fold_gemm_batches, sum_gemm_batches, fuse_epilogues, fuse_elementwise]  # Program -> Program, at optimize >= 2
+PROGRAM_PASSES: list = [donate_updates, fold_gemm_batches, sum_gemm_batches, fuse_epilogues, fuse_elementwise,
+                        split_merged_axes]  # Program -> Program, at optimize >= 2
 LEVELS = (0, 1, 2)
 
 
