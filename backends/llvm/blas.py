@@ -2,7 +2,10 @@
 
 NumPy's wheels bundle OpenBLAS as `numpy.libs/libscipy_openblas64_*.so` with symbols such as
 `scipy_cblas_sgemm64_`. The JIT resolves the symbol by name (`llvm.add_symbol`); where no such
-library is found (another NumPy build) a generated triple loop computes the product instead.
+library is found (another NumPy build) the generated register-blocked kernel (`microkernel`)
+computes the product instead, and a triple loop the shapes too small for its tile. BLAS is chosen
+for every shape where it exists: measured against the generated kernel (microkernel's docstring),
+it is as fast or faster on all the benchmark's shapes.
 """
 from __future__ import annotations
 
@@ -14,11 +17,13 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 import numpy as np
 
+from . import microkernel
 from .index import Index
 from .scalars import F32, F64, I32, I64, from_memory, to_memory
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 _symbols: dict | None = None
+MODE = {"small": "blas"}  # 'generated': the register-blocked kernel wherever it fits (to measure it against BLAS)
 
 
 def symbols() -> dict:
@@ -71,10 +76,14 @@ def emit_gemm(e, k) -> None:
             offsets[w] = b.gep(ptr[w], [_value(b, flat)], inbounds=True)
         if k.m == 0 or k.n == 0:
             return
-        if vector is not None and (k.m == 1 or k.n == 1) and k.beta == 0.0 and k.k > 0:
+        if MODE["small"] == "generated" and microkernel.fits(k, t):
+            microkernel.emit(e, t, k, offsets)  # forced (the measurements in microkernel's docstring)
+        elif vector is not None and (k.m == 1 or k.n == 1) and k.beta == 0.0 and k.k > 0:
             _call_gemv(e, vector, t, k, offsets)  # a matrix-vector product: gemv is 3-4x faster than a 1-row gemm
         elif name is not None:
             _call_blas(e, name, t, k, offsets)
+        elif microkernel.fits(k, t):
+            microkernel.emit(e, t, k, offsets)
         else:
             _triple_loop(e, t, k, offsets)
 

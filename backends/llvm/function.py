@@ -108,7 +108,8 @@ def _cache_key(program, debug: bool) -> str | None:
         text = fingerprint(program)
     except TypeError:
         return None
-    return cache.key(text, f"debug={bool(debug)}")
+    # what the printer chose from outside the Program: the BLAS it found (or none) and the forced Gemm kind
+    return cache.key(text, f"debug={bool(debug)}", f"blas={sorted(blas.symbols().items())}", f"gemm={blas.MODE}")
 
 
 class LlvmBackend:
