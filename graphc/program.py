@@ -21,13 +21,17 @@ from .access import Buffer, Chain, Gather, Load, View, injective, ravel, unravel
 from .shapes import contiguous_strides
 
 # the accesses are part of the IR: importers of graphc.program find them here too
-__all__ = ["Buffer", "Chain", "COMBINES", "EXTERNAL_ORDER", "Gather", "Gemm", "Kernel", "Load", "Loop", "Operand",
+__all__ = ["Buffer", "Chain", "COMBINES", "EXTERNAL_ORDER", "REASSOCIABLE", "Gather", "Gemm", "Kernel", "Load", "Loop", "Operand",
            "Program", "ROLES", "View", "contiguous_strides", "fingerprint", "identity", "injective", "listing", "ravel",
            "unravel"]
 
 ROLES = ("input", "param", "state", "const", "output", "temp")
 EXTERNAL_ORDER = ("input", "param", "state", "const", "output")  # the calling convention
 COMBINES = {"add": 0.0, "mul": 1.0, "max": -math.inf, "min": math.inf}  # combine -> identity (its init)
+# combines a backend may reassociate on floats (vector partial sums): a float32 sum of n terms then differs
+# from the sequential sum by a few ulp of the result's scale, well inside the documented tolerance (rtol 1e-5,
+# docs/architecture.md); products are kept in order (their rounding compounds), max and min are exact anyway
+REASSOCIABLE = frozenset({"add"})
 
 
 def identity(combine: str, dtype) -> float | int:

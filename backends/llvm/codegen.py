@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import llvmlite.ir as ir
 
-from graphc.program import Gemm, Program
+from graphc.program import REASSOCIABLE, Gemm, Program
 
 from . import blas
 from .index import Index
@@ -186,7 +186,11 @@ class _KernelEmitter:
         dtype = store.buffer.dtype
         if k.combine is not None:
             old = from_memory(b, b.load(where), dtype)
-            value = self.spell.emit(k.combine, [old, value], [np.dtype(dtype)] * 2, dtype)
+            if k.combine in REASSOCIABLE and np.dtype(dtype).kind == "f":
+                # declared reassociable (graphc.program.REASSOCIABLE): the vectoriser may keep vector partial sums
+                value = b.fadd(old, value, flags=("reassoc",))
+            else:
+                value = self.spell.emit(k.combine, [old, value], [np.dtype(dtype)] * 2, dtype)
         b.store(to_memory(b, value, dtype), where)
 
     def check(self, value, lo: int, hi: int, what: str) -> None:

@@ -210,7 +210,11 @@ class Spelling:
                 return b.fcmp_unordered("!=", x, ir.Constant(ts, 0.0))  # NaN is True
             return b.icmp_unsigned("!=", x, ir.Constant(ts, 0))
         if src.kind == "b":
-            return b.uitofp(x, td) if dst.kind == "f" else b.zext(x, td)
+            if dst.kind == "f":  # the bits of 1.0 or of 0.0: a select of float constants becomes a branch on x86
+                ti = ir.IntType(32 if td == F32 else 64)
+                one = ir.Constant(ti, 0x3F800000 if td == F32 else 0x3FF0000000000000)
+                return b.bitcast(b.and_(b.sext(x, ti), one), td)
+            return b.zext(x, td)
         if src.kind == "f" and dst.kind == "f":
             return b.fpext(x, td) if td == F64 else b.fptrunc(x, td)
         if src.kind == "f":  # x86's truncating conversion gives the minimum integer for NaN and out of range

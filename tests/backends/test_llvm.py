@@ -24,6 +24,18 @@ def test_a_sigmoid_layer_is_one_vectorised_native_step_whose_code_can_be_read():
     assert not re.search(r"call\s+\S*expf", fn.asm)                     # exp inline, not a libm call per element
 
 
+def test_a_sum_along_a_contiguous_axis_keeps_vector_partial_sums_within_tolerance():
+    # float add combines are declared reassociable (graphc.program.REASSOCIABLE): the vectoriser may split the sum
+    x = gc.input("x", (8, 5000))
+    fn = gc.compile(gc.sum(gc.exp(x), axis=1), backend="llvm")
+    data = np.random.default_rng(0).normal(size=(8, 5000)).astype(np.float32)
+    np.testing.assert_allclose(fn(x=data), np.exp(data.astype(np.float64)).sum(axis=1), rtol=1e-5)
+    assert re.search(r"fadd reassoc <(4|8|16) x float>", fn.llvm_ir)
+    products = gc.compile(gc.prod(x, axis=1), backend="llvm")
+    products(x=data)
+    assert not re.search(r"fmul reassoc", products.llvm_ir)  # products keep their order
+
+
 def test_an_op_defined_by_a_sympy_formula_compiles_with_no_backend_change():
     s, t = sympy.symbols("s t", real=True)
     x, y = gc.input("x", (5,)), gc.input("y", (5,))
