@@ -151,8 +151,9 @@ class CompiledFunction:
         """What each compiler stage did for the most recent call's shape binding (or static shapes):
         one dict per stage, in pipeline order (graphc.pipeline): nodes before/after and rewrites by
         rule for graph passes, kernels for Program passes, and for the memory plan the bytes of the
-        temporaries unplanned, planned and the peak-live lower bound. The reference backend interprets
-        the graph as it is: one entry."""
+        temporaries unplanned, planned and the peak-live lower bound; then the backend's own stages (the
+        LLVM backend: the cache key, IR building, O3, machine-code emission or a cache load, linking).
+        Every stage has its `seconds`. The reference backend interprets the graph as it is: one entry."""
         if not isinstance(self.backend, Executable):
             return [{"stage": "reference interpreter", "nodes": len(self.graph)}]
         return [dict(entry) for entry in self.program.report]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import time
 
 from .errors import GraphcError, GraphError
 from .ir import Graph, verify as verify_graph
@@ -51,17 +52,21 @@ def compile_program(graph: Graph, bindings: dict, n_outputs: int, updates: list,
     trail.record("input graph", graph, {"nodes": len(graph)})
     for graph_pass in graph_passes:
         before = len(graph)
+        trail.start()
         graph = _checked(graph_pass.__name__, graph_pass(graph), verify_graph, debug)
         stats = dict(getattr(graph, "pass_stats", {}) or {})
         trail.record(graph_pass.__name__, graph, {"nodes_before": before, "nodes_after": len(graph), **stats})
         # a pass keeps the outputs in order: the update values are the outputs after the results
         updates = [(var, node) for (var, _), node in zip(updates, graph.outputs[n_outputs:])]
+    trail.start()
     program = _checked("lower", lower(graph, bindings, n_outputs, updates), verify_program, True)
     trail.record("lower", program, {"kernels": len(program.kernels), "buffers": len(program.buffers)})
     for program_pass in program_passes:
         before = len(program.kernels)
+        trail.start()
         program = _checked(program_pass.__name__, program_pass(program), verify_program, debug)
         trail.record(program_pass.__name__, program, {"kernels_before": before, "kernels_after": len(program.kernels)})
+    trail.start()
     program = _checked(memory_plan.__name__, memory_plan(program), verify_program, debug)
     trail.record(memory_plan.__name__, program, plan_report(program).as_dict())
     program.report = trail.entries
@@ -73,14 +78,21 @@ class _Trail:
 
     def __init__(self, directory: str | None, bindings: dict):
         self.directory, self.entries, self.previous = directory, [], None
+        self.started = None
         if directory:
             suffix = "_".join(f"{k}{v}" for k, v in sorted(bindings.items())) or "static"
             self.directory = os.path.join(directory, suffix)
             os.makedirs(self.directory, exist_ok=True)
 
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
     def record(self, stage: str, result, stats: dict):
-        """Note what `stage` did; with a dump directory, write its result's listing, diff and drawing."""
-        self.entries.append({"stage": stage, **stats})
+        """Note what `stage` did (and its seconds, verification included); with a dump directory, write its
+        result's listing, diff and drawing."""
+        seconds = {"seconds": time.perf_counter() - self.started} if self.started is not None else {}
+        self.started = None
+        self.entries.append({"stage": stage, **stats, **seconds})
         if not self.directory:
             return
         listing = str(result)  # a Program's listing states its buffers and kernels as they are now

@@ -212,6 +212,8 @@ class Specialization:
         shapes.check_fits(program.arena_bytes + sum(b.nbytes for b in program.buffers if b.role != "temp"),  # at most
                           "this compiled program (its arena and external buffers)")
         self.fn = builder.build(program, debug=debug)
+        # the backend's own stages (the LLVM backend: IR building, optimisation, code emission, loading) join the report
+        program.report.extend(dict(entry) for entry in getattr(self.fn, "build_report", ()))
         # a backend may read the caller's input arrays where they are (`fn.inputs_by_argument`): then only a program
         # that writes parameters stages its inputs (an input that shares memory with a parameter must not change
         # under the running step)

@@ -7,6 +7,7 @@ return is the number of the range check that failed: the call raises the check's
 from __future__ import annotations
 
 import ctypes
+import time
 import warnings
 
 
@@ -30,7 +31,13 @@ class LlvmFunction:
             builder = build_module(program, module, vmath or _vmath, debug)
             return module, {"checks": builder.checks}
         blas.symbols()  # registered before any code loads: cached object code calls the BLAS by name too
-        self.compiled = target.Compiled(build, _cache_key(program, debug) if vmath is None else None)
+        started = time.perf_counter()
+        key = _cache_key(program, debug) if vmath is None else None
+        keyed = time.perf_counter()
+        self.compiled = target.Compiled(build, key)
+        self.build_report = [{"stage": "llvm: cache key (the Program's fingerprint)", "seconds": keyed - started}] + [
+            {"stage": stage, "seconds": seconds, **({"from_cache": True} if "cache" in stage else {})}
+            for stage, seconds in self.compiled.timings]
         self.checks = [tuple(check) for check in self.compiled.meta["checks"]]
         self._step = self.compiled.function("step", ctypes.c_int32, ctypes.c_void_p)
         self.order = list(program.buffers)  # the calling convention of step's pointer table (codegen's buffer_order)
@@ -40,8 +47,6 @@ class LlvmFunction:
     def profile(self, run, inputs, repeats: int = 20) -> list[tuple[str, float]]:
         """[(kernel label, seconds)] per kernel: the median over `repeats` calls of run(*inputs), from the time-stamp
         counter the step reads after every kernel, scaled to seconds by the calls' wall time."""
-        import time  # here: only profiling needs it
-
         clock = (ctypes.c_int64 * (len(self.program.kernels) + 1)).from_address(
             self.compiled.engine.get_global_value_address("kernel_clock"))
         rows, walls = [], []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
@@ -66,26 +67,39 @@ class Compiled:
     def __init__(self, build, key: str | None = None):
         host_machine()
         self._build, self._ir, self._module, self._optimized = build, None, None, False
+        self.timings: list[tuple[str, float]] = []  # (stage, seconds): fn.report() shows them
+        clock = time.perf_counter()
+
+        def lap(stage):
+            nonlocal clock
+            now = time.perf_counter()
+            self.timings.append((stage, now - clock))
+            clock = now
         entry = cache.load(key) if key else None
         self.from_cache = entry is not None
         if entry is None:
             module, self.meta = build()
             self._ir = str(module)
+            lap("llvm: build IR")
             parsed = llvm.parse_assembly(self._ir)
             parsed.verify()
             optimize(parsed)
             self._module, self._optimized = parsed, True
+            lap("llvm: parse, verify, optimise (O3)")
             machine = host_machine()
             with _emit_lock:  # one emission at a time on the shared machine
                 data = machine.emit_object(parsed)
             if key:
                 cache.store(key, data, self.meta)
+            lap("llvm: emit machine code")
         else:
             data, self.meta = entry
+            lap("llvm: load from the cache")
         # the engine takes ownership of the machine it is given (and frees it with itself): a machine of its own
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _new_machine())
         self.engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         self.engine.finalize_object()
+        lap("llvm: link and load")
 
     @property
     def llvm_ir(self) -> str:

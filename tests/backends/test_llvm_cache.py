@@ -131,3 +131,14 @@ def test_a_fresh_process_loads_a_cached_matmul_and_computes_it(cache_dir):
             for _ in range(2)]
     assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]
     assert [r.stdout.split() for r in runs] == [["False"], ["True"]]
+
+
+def test_the_report_splits_the_compile_time_by_stage(cache_dir):
+    first, _, _ = _step()
+    stages = {e["stage"]: e for e in first.report()}
+    for stage in ("simplify", "lower", "plan_memory", "llvm: build IR", "llvm: parse, verify, optimise (O3)",
+                  "llvm: emit machine code", "llvm: link and load"):
+        assert stages[stage]["seconds"] >= 0, stage
+    second, _, _ = _step()
+    stages = [e["stage"] for e in second.report()]
+    assert "llvm: load from the cache" in stages and "llvm: build IR" not in stages

@@ -118,8 +118,11 @@ def test_random_and_iota_are_loops_without_loads():
 def test_reshape_of_a_transposed_view_is_a_chain_read_once():
     x = gc.input("x", (2, 3, 4))
     y = gc.reshape(gc.transpose(x, (0, 2, 1)), (2, 12))
-    ks = kernels(gc.exp(y))
+    f = gc.compile(gc.exp(y), backend="numpy")
+    ks = compile_program(f.graph, {}, f.n_outputs, f.updates, optimize=1).kernels  # as lowered
     assert len(ks) == 1 and isinstance(ks[0].loads[0].access, Chain)
+    (split,) = kernels(gc.exp(y))  # split_merged_axes: the merged axis (4·3) unmerged, the chain its base view
+    assert split.domain == (2, 4, 3) and not isinstance(split.loads[0].access, Chain)
     data = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 10
     got = gc.compile(gc.exp(y), backend="numpy")(x=data)
     np.testing.assert_allclose(got, np.exp(data.transpose(0, 2, 1).reshape(2, 12)), rtol=1e-6)
@@ -131,7 +134,8 @@ def test_convolution_is_windows_copied_once_into_a_gemm_that_leaves_nchw():
     b = gc.param("b", np.zeros(4, np.float32))
     pad, im2col, gemm, bias = kernels(gc.conv2d(x, w, b, padding=1))
     assert pad.loads[0].valid is not None                                   # padding is a predicate
-    assert isinstance(im2col.loads[0].access, Chain) and im2col.body.is_arg()  # the windows, written once
+    assert im2col.body.is_arg() and not isinstance(im2col.loads[0].access, Chain)  # the windows, written once
+    assert im2col.domain == (2, 1, 3, 3, 3, 8, 8)  # split_merged_axes: (C·KH·KW, OH·OW) unmerged, affine reads
     assert isinstance(gemm, Gemm) and (gemm.m, gemm.n, gemm.k) == (4, 64, 27) and gemm.a.batch_strides[0] == 0
     assert gemm.b.buffer is im2col.store.buffer
     assert bias.loads[0].access.buffer is gemm.c.buffer and bias.loads[0].access.is_whole  # NCHW as it is: no transpose

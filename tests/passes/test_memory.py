@@ -82,12 +82,13 @@ def test_a_training_step_plans_close_to_the_lower_bound(name):
     # kernel and fragment the rest (1.11x); the examples' steps are held to 1.1x below
     assert report.planned <= (1.15 if name == "lstm" else 1.1) * report.lower_bound
     assert report.planned < report.unplanned  # reuse: less than one range per temporary
-    memory = step.report()[-1]
-    assert memory["stage"] == "plan_memory" and memory["bytes_planned"] == report.planned
+    memory = next(e for e in step.report() if e["stage"] == "plan_memory")
+    assert memory["bytes_planned"] == report.planned
 
 
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
 @pytest.mark.parametrize("name", MODELS)
-def test_planned_and_unplanned_steps_train_identically(name):
+def test_planned_and_unplanned_steps_train_identically(name, backend):
     results = []
     for optimize in (0, 2):
         model, shape = MODELS[name]()
@@ -97,16 +98,17 @@ def test_planned_and_unplanned_steps_train_identically(name):
         opt = gc.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
         updates = dict(opt.updates(loss))
         updates.update(model.state_updates())
-        step = gc.compile(loss, updates=updates, optimize=optimize)
+        step = gc.compile(loss, updates=updates, optimize=optimize, backend=backend)
         rng = np.random.default_rng(0)
         losses = [float(step(x=rng.normal(size=(8,) + shape).astype(np.float32), y=rng.integers(0, 10, 8))) for _ in range(3)]
         results.append((losses, [p.value.copy() for p in model.parameters()]))
     (l0, p0), (l2, p2) = results
-    if name != "lstm":
+    if name != "lstm" and backend == "numpy":
         assert l0 == l2  # bit-identical: the plan moves buffers and fusion keeps each operation, never reorders a sum
         for a, b in zip(p0, p2):
             np.testing.assert_array_equal(a, b)
-    else:  # the LSTM's input weights: a sum over the batch of products becomes one product with a longer k
+    else:  # the LSTM's input weights: a sum over the batch of products becomes one product with a longer k; and
+        # LLVM keeps vector partial sums (graphc.program.REASSOCIABLE), split differently when fusion reshapes a loop
         np.testing.assert_allclose(l0, l2, rtol=1e-5)
         for a, b in zip(p0, p2):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
@@ -116,9 +118,12 @@ def test_planned_and_unplanned_steps_train_identically(name):
 @given(random_graphs(), st.integers(0, 2 ** 16))
 def test_random_graphs_plan_without_overlap_and_agree_with_optimize_0(graph, seed):
     outs, feeds = random_graph_case(graph, seed)
-    planned, plain = gc.compile(outs, optimize=2), gc.compile(outs, optimize=0)
+    planned, plain = gc.compile(outs, optimize=2, backend="numpy"), gc.compile(outs, optimize=0, backend="numpy")
     for a, b in zip(planned(**feeds), plain(**feeds)):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, b)  # the passes keep every operation and its order
+    native = gc.compile(outs, optimize=2, backend="llvm")
+    for a, b in zip(native(**feeds), plain(**feeds)):  # sums reassociated: float rounding
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not _overlaps(planned.program)
     report = plan_report(planned.program)
     assert report.planned <= max(1.1 * report.lower_bound, report.lower_bound + 64)
@@ -132,7 +137,7 @@ def test_optimize_levels_are_checked_and_dump_writes_each_stage(tmp_path):
             gc.compile(loss, optimize=bad)
     f = gc.compile(loss, dump=str(tmp_path))
     f(x=np.ones((2, 3), np.float32))
-    stages = [e["stage"] for e in f.report()]
+    stages = [e["stage"] for e in f.report() if not e["stage"].startswith("llvm:")]  # the backend's stages follow
     assert stages[0] == "input graph" and "lower" in stages and stages[-1] == "plan_memory"
     written = sorted(p.name for p in (tmp_path / "N2").iterdir())
     assert "00_input_graph.txt" in written and any(n.endswith("lower.txt") for n in written)
@@ -141,7 +146,8 @@ def test_optimize_levels_are_checked_and_dump_writes_each_stage(tmp_path):
     assert len(drawings) == len(stages) and (tmp_path / "N2" / "02_lower.svg").read_text().lstrip().startswith("<?xml")
     plain = gc.compile(loss, optimize=0)
     plain(x=np.ones((2, 3), np.float32))
-    assert [e["stage"] for e in plain.report()] == ["input graph", "lower", "layout_sequential"]  # no pass at 0
+    assert [e["stage"] for e in plain.report() if not e["stage"].startswith("llvm:")] == [
+        "input graph", "lower", "layout_sequential"]  # no pass at 0
 
 
 @pytest.mark.parametrize("example", ["digits_mlp", "digits_cnn", "sequence_lstm", "tiny_transformer", "autoencoder"])
