@@ -251,8 +251,9 @@ class Specialization:
 
 
 def _c_contiguous(array: np.ndarray, dtype) -> np.ndarray:
-    """The caller's (validated) array as it is when it is C-contiguous of `dtype`, else a converted copy."""
-    if array.dtype == dtype and array.flags.c_contiguous:
+    """The caller's (validated) array as it is when it is C-contiguous, aligned and of `dtype`, else a converted copy
+    (native code reads it in place: a misaligned view of a byte buffer is copied, never handed over)."""
+    if array.dtype == dtype and array.flags.c_contiguous and array.flags.aligned:
         return array
     return np.ascontiguousarray(array, dtype=dtype)
 
