@@ -1,4 +1,4 @@
-"""The `graphc` command: train, eval, render, info and cache (each with --help), every failure reported in one line."""
+"""The `graphc` command: train, eval, bench, render, info and cache (each with --help), every failure in one line."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,28 @@ def _render(args) -> int:
                collapse={"auto": "auto", "yes": True, "no": False}[args.collapse])
     print(f"wrote {out}")
     return 0
+
+
+def _bench(args) -> int:
+    module = scripts.load(args.script)
+    names = args.backend or [b for b in runtime.available_backends() if b != "reference"]
+    rows = []
+    for name in names:
+        cfg = scripts.config_for(module, seed=args.seed, backend=name, batch_size=args.batch_size)
+        cfg.fast, cfg.save, cfg.progress = args.fast, None, False
+        rows.append(scripts.bench(module, cfg, args.steps))
+    fastest = min(r["step_s"] for r in rows)
+    print(f"{'backend':<10} {'batch':>5} {'first call':>11} {'step':>10} {'x fastest':>9}")
+    for r in rows:
+        print(f"{r['backend']:<10} {r['batch']:>5} {r['first_call_s']:>10.3f}s {r['step_s'] * 1e3:>8.3f}ms "
+              f"{r['step_s'] / fastest:>9.2f}")
+    return 0
+
+
+def _backends(text: str) -> list[str]:
+    """--backend a,b for bench: each checked like train's --backend."""
+    check = scripts.field_type("backend", str)
+    return [check(name.strip()) for name in text.split(",") if name.strip()]
 
 
 def _info(args) -> int:
@@ -103,6 +125,17 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--collapse", default="auto", choices=["auto", "yes", "no"], help="draw each module as one node")
     r.add_argument("--seed", type=seed)
     r.set_defaults(run=_render)
+
+    b = sub.add_parser("bench", help="time a script's training step per backend", description="Time the compiled "
+                       "training step of a script's model on each backend (the first call, which compiles or loads "
+                       "from the cache, and the median step), on one batch of its training data.")
+    b.add_argument("script")
+    b.add_argument("--backend", type=_backends, help="comma list (default: every available backend but 'reference')")
+    b.add_argument("--batch-size", type=scripts.field_type("batch_size", int), help="rows per step (default: the script's)")
+    b.add_argument("--steps", type=scripts.field_type("epochs", int), default=50, help="timed steps after the first (default 50)")
+    b.add_argument("--seed", type=seed, help="data and initialisation seed (default: the script's)")
+    b.add_argument("--fast", action="store_true", help="the script's small data subset")
+    b.set_defaults(run=_bench)
 
     i = sub.add_parser("info", help="what this installation can use", description="Version, backends, BLAS, CPU "
                        "features, Graphviz and GPU.")

@@ -23,6 +23,7 @@ import math
 import os
 import runpy
 import sys
+import time
 import traceback
 from types import SimpleNamespace
 
@@ -288,6 +289,27 @@ def train(script, cfg) -> dict:
         trainer.save(cfg.save)
         result["saved"] = cfg.save
     return result
+
+
+def bench(script, cfg, steps: int) -> dict:
+    """Time the script's training step on `cfg.backend`: the first call (compiling, or loading compiled code
+    from the cache) and the median of `steps` more calls, on the first `cfg.batch_size` training rows."""
+    if callable(getattr(script, "run", None)):
+        raise ScriptError(f"{_path(script)}: the script trains with its own run(config); graphc bench times the "
+                          "standard protocol (data, model, loss)")
+    trainer, datasets = build(script, cfg)
+    X, Y = datasets["train"]
+    X, Y = X[:cfg.batch_size], Y[:cfg.batch_size]
+    start = time.perf_counter()
+    _guard(_path(script), lambda: trainer.train_step(X, Y))
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.train_step(X, Y)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return {"backend": cfg.backend, "batch": len(X), "first_call_s": first, "step_s": times[len(times) // 2]}
 
 
 def evaluate(script, cfg, checkpoint_path: str) -> dict:

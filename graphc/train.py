@@ -184,6 +184,17 @@ class Trainer:
         return X, Y, data.integer_at_least(batch_size, "batch_size")
 
     # -- running -------------------------------------------------------------------------------
+    def train_step(self, X, Y) -> dict:
+        """One optimisation step on the batch (X, Y), compiled on first use: its loss (and accuracy) before the
+        update. For loops of one's own, and for timing a step (`graphc bench`)."""
+        X, Y, _ = self._data(X, Y, "train_step", 1)
+        self._build(X, Y)
+        res = self._step(x=X, y=Y)
+        out = {"loss": float(res[0])}
+        if self.accuracy:
+            out["accuracy"] = float(res[1]) / len(X)
+        return out
+
     def evaluate(self, X, Y, batch_size: int = 256) -> dict:
         """Mean loss (and accuracy) over (X, Y) in evaluation mode."""
         X, Y, batch_size = self._data(X, Y, "evaluate", batch_size)

@@ -44,6 +44,18 @@ def test_info_lists_backends_and_tools(capsys):
     for key in ("graphc", "backends", "blas", "cpu", "graphviz", "gpu"):
         assert any(line.startswith(key) for line in out.splitlines()), key
     assert "numpy" in out and "reference" in out
+    assert "(default: llvm)" in out and any(line.startswith("llvm ") and "LLVM" in line for line in out.splitlines())
+
+
+def test_bench_times_a_scripts_step_on_each_backend(capsys):
+    assert main(["bench", "examples/digits_mlp.py", "--fast", "--steps", "3", "--backend", "numpy,llvm"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["backend", "batch", "first", "call", "step", "x", "fastest"]
+    assert sorted(line.split()[0] for line in lines[1:]) == ["llvm", "numpy"]
+    assert main(["bench", "examples/digits_cnn.py", "--fast"]) == 1  # its own run(): refused in one line
+    assert "own run(config)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser().parse_args(["bench", "examples/digits_mlp.py", "--backend", "numpy,cuda9"])
 
 
 def test_errors_in_a_user_script_show_its_own_traceback(tmp_path):
@@ -71,7 +83,7 @@ def test_errors_in_a_user_script_show_its_own_traceback(tmp_path):
 
 
 def test_help_for_every_command():
-    for cmd in ("train", "eval", "render", "info"):
+    for cmd in ("train", "eval", "bench", "render", "info", "cache"):
         proc = subprocess.run([sys.executable, "-m", "graphc.cli", cmd, "--help"], capture_output=True, text=True)
         assert proc.returncode == 0 and "usage: graphc " + cmd in proc.stdout
 
