@@ -52,7 +52,7 @@ def optimize(module) -> None:
     tuning.loop_vectorization = True
     tuning.slp_vectorization = True
     # full unrolling of the small constant loops (window taps, short rows) costs three times the compile
-    # time (LeNet's step: 2.9 s against 1.1 s) for little run time; the vectoriser still interleaves
+    # time (LeNet's step: 2.9 s against 1.1 s) for little run time
     tuning.loop_unrolling = False
     # nor interleaving (several vector iterations per trip): LeNet's step compiles 20 % faster (O3 343 -> 279 ms,
     # emission 242 -> 181 ms) and runs as fast (its kernels, W1's and W5's: within the run-to-run noise)
