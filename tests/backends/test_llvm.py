@@ -110,3 +110,28 @@ def test_random_numbers_and_dropout_masks_agree_bit_for_bit_with_numpy(dtype):
     for a, b in zip(got, gc.compile(outs, backend="numpy")(x=data)):
         np.testing.assert_array_equal(a, b)
     assert 0.2 < np.mean(got[2] == 0) < 0.4  # a mask was drawn
+
+
+def test_without_a_loadable_llvmlite_the_default_is_numpy_with_one_warning(monkeypatch):
+    import builtins
+    import sys
+
+    from graphc import runtime
+
+    real_import = builtins.__import__
+
+    def failing_import(name, *args, **kwargs):
+        if name.startswith("llvmlite"):
+            raise OSError("libLLVM.so: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+    for mod in [m for m in sys.modules if m.startswith(("llvmlite", "graphc.backends.llvm"))]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    monkeypatch.setattr(runtime, "_default", [])
+    monkeypatch.delitem(runtime.BACKENDS, "llvm", raising=False)
+    with pytest.warns(RuntimeWarning, match=r"llvm backend cannot be loaded \(OSError.*graphc uses the numpy backend"):
+        assert runtime.default_backend() == "numpy"
+    x = gc.input("x", (2,))
+    fn = gc.compile(x * 2.0)
+    assert fn.backend_name == "numpy"
+    np.testing.assert_array_equal(fn(x=np.ones(2, np.float32)), [2.0, 2.0])
