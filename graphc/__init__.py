@@ -3,8 +3,8 @@ __version__ = "0.1.0"
 
 from . import dtypes
 from .dtypes import bool_, float32, float64, int32, int64
-from .errors import (ArgumentError, DifferentiationError, DTypeError, GraphcError, GraphError, IndexRangeError, InputError,
-                     NonFiniteError, RenderError, ShapeError, TooLargeError)
+from .errors import (ArgumentError, DeviceError, DifferentiationError, DTypeError, GraphcError, GraphError, IndexRangeError,
+                     InputError, NonFiniteError, RenderError, ShapeError, TooLargeError)
 from .ir import Graph, Node, verify
 from .dsl import *  # noqa: F401,F403  (every op's function on tensors)
 from .dsl import COMPOSITES, REGISTRY, check_grad, elementwise, evaluate, grad, graph, scope, vjp

@@ -43,7 +43,8 @@ def _render(args) -> int:
 
 def _bench(args) -> int:
     module = scripts.load(args.script)
-    names = args.backend or [b for b in runtime.available_backends() if b != "reference"]
+    names = args.backend or [b for b in runtime.available_backends() if b != "reference" and not (
+        getattr(runtime.BACKENDS[b], "unavailable", None) and runtime.BACKENDS[b].unavailable())]
     rows = []
     for name in names:
         cfg = scripts.config_for(module, seed=args.seed, backend=name, batch_size=args.batch_size)

@@ -45,3 +45,8 @@ class NonFiniteError(GraphcError, FloatingPointError, ValueError):
 
 class RenderError(GraphcError, RuntimeError):
     """A drawing could not be produced (Graphviz's `dot` missing or failing, an unknown file type)."""
+
+
+class DeviceError(GraphcError, RuntimeError):
+    """A backend's device is missing or failed: no GPU, no driver, a missing optional extra (the message says
+    what is missing and how to get it)."""

@@ -18,7 +18,14 @@ def registered_backends() -> list[str]:
     return ["reference"] + sorted(runtime.BACKENDS)
 
 
-BACKENDS = registered_backends()
+def runnable(name: str) -> bool:
+    """Can functions compiled for this backend run here (a GPU backend without a GPU prints source only)?"""
+    why = getattr(runtime.BACKENDS.get(name), "unavailable", None)
+    return why is None or why() is None
+
+
+BACKENDS = [name for name in registered_backends() if runnable(name)]
+PRINT_ONLY_BACKENDS = [name for name in registered_backends() if not runnable(name)]
 CODEGEN_BACKENDS = BACKENDS[1:]
 
 

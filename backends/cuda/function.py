@@ -1,0 +1,72 @@
+"""A Program printed as CUDA source (any machine) and its step; running it needs a GPU, the driver and the extra.
+
+`gc.compile(..., backend="cuda")` succeeds everywhere: `fn.source` is the `.cu` text (one `__global__`
+function per kernel, commented with the graph nodes it implements) and `fn.launches` the step's
+launches in order. A call checks for what running needs (cuda-python, an NVIDIA driver, a device) and
+raises one DeviceError naming what is missing.
+"""
+from __future__ import annotations
+
+import importlib
+
+from graphc.errors import DeviceError
+
+from .printer import print_program
+
+EXTRA = "pip install 'graphc-compiler[cuda]'"
+
+
+def unavailable() -> str | None:
+    """Why CUDA code cannot run in this process (None when it can)."""
+    try:
+        driver = importlib.import_module("cuda.bindings.driver")
+    except ImportError:
+        return f"cuda-python is not installed ({EXTRA})"
+    try:
+        err, = driver.cuInit(0)
+        if int(err) != 0:
+            return f"the NVIDIA driver did not initialise ({err})"
+        err, count = driver.cuDeviceGetCount()
+        if int(err) != 0 or count == 0:
+            return "no CUDA device is present"
+    except Exception as e:  # noqa: BLE001 - a driver library that fails to load raises OSError or RuntimeError
+        return f"the NVIDIA driver cannot be used ({type(e).__name__}: {e})"
+    return "launching kernels is not built yet in this version of graphc's CUDA backend"
+
+
+class CudaFunction:
+    """One Program's CUDA source and launches; calling it needs a device (see `unavailable`)."""
+
+    def __init__(self, program, debug: bool = False):
+        self.program, self.debug = program, debug
+        printed = print_program(program)
+        self.source = printed.source
+        self.launches = printed.launches
+        self.checks = printed.checks
+
+    def bind(self, arena, externals):
+        def run(*inputs):
+            raise DeviceError(f"this function was compiled for CUDA and cannot run here: {unavailable()}; "
+                              "compile with backend='llvm' (the default) or 'numpy' to run on the CPU")
+        return run
+
+    def __call__(self, arena, externals) -> None:
+        self.bind(arena, externals)()
+
+
+class CudaBackend:
+    name = "cuda"
+
+    @staticmethod
+    def build(program, debug: bool = False):
+        return CudaFunction(program, debug)
+
+    @staticmethod
+    def unavailable() -> str | None:
+        return unavailable()
+
+    @staticmethod
+    def describe() -> str:
+        """One line for `graphc info`."""
+        why = unavailable()
+        return "prints CUDA C++ source (fn.source); " + (f"cannot run here: {why}" if why else "runs on this GPU")

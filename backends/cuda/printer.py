@@ -1,0 +1,309 @@
+"""Print a Program as CUDA C++ source: one `__global__` function per kernel, and the launches of one step.
+
+A Loop's parallel points map to a grid-stride loop (any size on any grid); each thread computes one
+point's loads, body and store, and, for a reduction whose store does not move along its reduction
+axes, combines the reduction's points itself, in order, in a register. A combine whose reduction
+axes collide on the store (a scatter, a fold) adds with atomics where the combine is `add` (its order
+then varies: float rounding, within the documented tolerance), else runs as one thread in order. A
+Gemm is a shared-memory tiled product, one tile of C per block, the batch along the grid's z axis,
+with its epilogue applied to each element of C. Views, chains, gathers and windows are index
+arithmetic through the Program's own `flat_index` (`CIndex`), never copies. A failed range check
+records its number in a status word the host reads after the step.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphc.program import Gemm, Loop, Program, View
+
+from .spelling import PRELUDE, c_type, expression, literal, memory_type
+
+BLOCK = 256   # threads per block of a Loop kernel
+TILE = 16     # a Gemm block computes a TILE × TILE tile of C
+MAX_BLOCKS = 65535
+
+
+class CIndex:
+    """An int64 C expression that `flat_index` can add, multiply and divide (Python ints fold away)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    @staticmethod
+    def of(v) -> "CIndex":
+        return v if isinstance(v, CIndex) else CIndex(f"{int(v)}LL")
+
+    def __add__(self, other):
+        if isinstance(other, (int, np.integer)) and other == 0:
+            return self
+        return CIndex(f"({self.text} + {CIndex.of(other).text})")
+
+    __radd__ = __add__
+
+    def __mul__(self, other):
+        if isinstance(other, (int, np.integer)):
+            if other == 0:
+                return 0
+            if other == 1:
+                return self
+        return CIndex(f"({self.text} * {CIndex.of(other).text})")
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        return CIndex(f"gc_div({self.text}, {CIndex.of(other).text})")
+
+    def __mod__(self, other):
+        return CIndex(f"gc_mod({self.text}, {CIndex.of(other).text})")
+
+
+def text(v) -> str:
+    return CIndex.of(v).text
+
+
+@dataclass
+class Launch:
+    """One kernel launch of the step: the function, its grid and block, and the buffers it takes (in order)."""
+
+    name: str
+    grid: tuple
+    block: tuple
+    buffers: list
+
+
+class ModulePrinter:
+    """The CUDA source of one Program (`source`) and its step as launches in order (`launches`)."""
+
+    def __init__(self, program: Program, prefix: str = "", prelude: bool = True):
+        self.program, self.prefix = program, prefix  # kernel names are prefix + k<number>
+        self.checks: list[tuple] = []  # (kernel number, what, lo, hi) per check number - 1
+        self.launches: list[Launch] = []
+        parts = [PRELUDE] if prelude else []
+        for i, k in enumerate(program.kernels):
+            parts.append(self.kernel(i, k))
+        self.source = "\n".join(parts)
+
+    # -- one kernel ------------------------------------------------------------------
+    def kernel(self, i: int, k) -> str:
+        bufs = list(dict.fromkeys([*k.reads, k.writes]))
+        params = []
+        for buf in bufs:
+            const = "const " if buf is not k.writes else ""
+            params.append(f"{const}{memory_type(buf.dtype)}* {buf.name}")
+        params.append("int* gc_status")
+        head = f"// k{i}: {k.label}" + (f" (fused: {'; '.join(k.fused)})" if k.fused else "")
+        signature = f'extern "C" __global__ void {self.prefix}k{i}({", ".join(params)})'
+        out = [head]
+        if isinstance(k, Gemm):
+            out.append(signature + " {\n" + self.gemm(i, k) + "}\n")
+            return "\n".join(out)
+        if k.init is not None:  # every element of the store's buffer starts at the combine's identity
+            store = k.store.buffer
+            out.append(f'extern "C" __global__ void {self.prefix}k{i}_init({memory_type(store.dtype)}* {store.name}, int* gc_status) {{\n'
+                       f"  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < {store.size}LL;"
+                       f" p += (long long)gridDim.x * blockDim.x)\n"
+                       f"    {store.name}[p] = {self.to_memory(literal(k.init, store.dtype), store.dtype)};\n}}\n")
+            self.launches.append(Launch(f"{self.prefix}k{i}_init", (_blocks(store.size),), (BLOCK,), [store]))
+        body, points, serial = self.loop(i, k)
+        out.append(signature + " {\n" + body + "}\n")
+        self.launches.append(Launch(f"{self.prefix}k{i}", (1,) if serial else (_blocks(points),), (1,) if serial else (BLOCK,), bufs))
+        return "\n".join(out)
+
+    @staticmethod
+    def to_memory(value: str, dtype) -> str:
+        return f"(unsigned char)({value})" if np.dtype(dtype).kind == "b" else value
+
+    # -- loops -----------------------------------------------------------------------
+    def loop(self, i: int, k: Loop) -> tuple[str, int, bool]:
+        """(body text, number of parallel points, whether it runs as one thread in order)."""
+        reduce = set(k.reduce)
+        parallel = [a for a in range(len(k.domain)) if a not in reduce]
+        local = k.combine is not None and isinstance(k.store, View) and all(
+            k.store.strides[a] == 0 or k.domain[a] == 1 for a in reduce)
+        atomic = not local and k.combine == "add" and _atomic_add(k.store.buffer.dtype)
+        serial = bool(reduce) and not local and not atomic
+        outer = list(range(len(k.domain))) if serial else (parallel if local else list(range(len(k.domain))))
+        lines = []
+        indent = "  "
+        if serial:
+            lines.append(f"{indent}if (blockIdx.x != 0 || threadIdx.x != 0) return;  // in order: a colliding "
+                         f"{k.combine or 'store'} is not order-independent")
+            if any(d == 0 for d in k.domain):
+                return "\n".join(lines) + "\n", 1, True
+            for a in outer:
+                if k.domain[a] != 1:
+                    lines.append(f"{indent}for (long long i{a} = 0; i{a} < {k.domain[a]}LL; ++i{a})")
+                    indent += "  "
+            lines.append(f"{indent}{{")
+            lines += self.point(i, k, indent + "  ", accumulate="memory")
+            lines.append(f"{indent}}}")
+            return "\n".join(lines) + "\n", 1, True
+        points = math.prod(k.domain[a] for a in outer)
+        lines.append(f"  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < {points}LL;"
+                     f" p += (long long)gridDim.x * blockDim.x) {{")
+        rest = "p"
+        for a in reversed(outer):  # the last axis fastest: neighbouring threads touch neighbouring elements
+            if k.domain[a] != 1:  # an axis of extent 1 is the constant 0 (CIndex folds it away)
+                lines.append(f"    const long long i{a} = {rest} % {k.domain[a]}LL;")
+                rest = f"({rest} / {k.domain[a]}LL)"
+        if not local:
+            lines += self.point(i, k, "    ", accumulate="atomic" if atomic else "none")
+            lines.append("  }")
+            return "\n".join(lines) + "\n", points, False
+        # a reduction into a register: this thread's element, its terms in order
+        store = k.store
+        dtype = store.buffer.dtype
+        where = f"{store.buffer.name}[{text(store.flat_index(self.index(k, zero_reduce=True)))}]"
+        lines.append(f"    {c_type(dtype)} acc = {self.from_memory(where, dtype)};")
+        indent = "    "
+        for a in sorted(reduce):
+            if k.domain[a] != 1:
+                lines.append(f"{indent}for (long long i{a} = 0; i{a} < {k.domain[a]}LL; ++i{a})")
+                indent += "  "
+        lines.append(f"{indent}{{")
+        lines += self.point(i, k, indent + "  ", accumulate="register")
+        lines.append(f"{indent}}}")
+        lines.append(f"    {where} = {self.to_memory('acc', dtype)};")
+        lines.append("  }")
+        return "\n".join(lines) + "\n", points, False
+
+    def index(self, k, zero_reduce: bool = False) -> tuple:
+        return tuple(0 if (zero_reduce and a in k.reduce) or k.domain[a] == 1 else CIndex(f"i{a}")
+                     for a in range(len(k.domain)))
+
+    @staticmethod
+    def from_memory(value: str, dtype) -> str:
+        return f"({value} != 0)" if np.dtype(dtype).kind == "b" else value
+
+    def point(self, i: int, k: Loop, indent: str, accumulate: str) -> list[str]:
+        """The statements of one domain point: checked gathers, loads, the body, and the store (or the combine)."""
+        lines, values, indices = [], {}, {}
+        index = self.index(k)
+        ordered = sorted(k.loads, key=lambda ld: hasattr(ld.access, "index"))  # index loads before the gathers
+        for ld in ordered:
+            name = f"v_{ld.name}"
+            lines.append(f"{indent}const {c_type(ld.buffer.dtype)} {name} = {self.load(ld, index, indices)};")
+            values[ld.name] = name
+            if np.dtype(ld.buffer.dtype).kind in "iu":
+                indices[ld.name] = CIndex(f"((long long){name})")
+            for load_name, lo, hi, what in k.checks:
+                if load_name == ld.name:
+                    self.checks.append((i, what, int(lo), int(hi)))
+                    lines.append(f"{indent}if ({name} < {lo}LL || {name} >= {hi}LL) {{ atomicCAS(gc_status, 0, "
+                                 f"{len(self.checks)}); return; }}")
+        value = self.body(k.body, values, index, lines, indent)
+        store = k.store
+        dtype = store.buffer.dtype
+        if accumulate == "register":
+            lines.append(f"{indent}acc = {expression(k.combine, ['acc', value], [dtype, dtype], dtype)};")
+            return lines
+        where = f"{store.buffer.name}[{text(store.flat_index(index, indices))}]"
+        if accumulate == "atomic":
+            lines.append(f"{indent}{_atomic(where, value, dtype)};")
+        elif accumulate == "memory" and k.combine is not None:
+            combined = expression(k.combine, [self.from_memory(where, dtype), value], [dtype, dtype], dtype)
+            lines.append(f"{indent}{where} = {self.to_memory(combined, dtype)};")
+        else:
+            lines.append(f"{indent}{where} = {self.to_memory(value, dtype)};")
+        return lines
+
+    def load(self, ld, index: tuple, indices: dict) -> str:
+        dtype = ld.buffer.dtype
+        if ld.valid is None:
+            return self.from_memory(f"{ld.buffer.name}[{text(ld.access.flat_index(index, indices))}]", dtype)
+        inside = " && ".join(f"{text(i)} >= {lo}LL && {text(i)} < {hi}LL" for i, (lo, hi) in zip(index, ld.valid)) or "true"
+        value = self.from_memory(f"{ld.buffer.name}[{text(ld.access.flat_index(index, indices))}]", dtype)
+        return f"(({inside}) ? {value} : {literal(ld.fill, dtype)})"  # the read happens only inside the box
+
+    def body(self, body, values: dict, index: tuple, lines: list, indent: str) -> str:
+        """Each operation as a typed local (named after its position), the result's name returned."""
+        names = []
+        for n, o in enumerate(body.ops):
+            if o.op == "arg":
+                names.append(values[o.value])
+            elif o.op == "const":
+                names.append(literal(o.value, o.dtype))
+            elif o.op == "axis":
+                names.append(text(index[o.value]))
+            else:
+                expr = expression(o.op, [names[a] for a in o.args], [body.ops[a].dtype for a in o.args], o.dtype)
+                lines.append(f"{indent}const {c_type(o.dtype)} s{n} = {expr};")
+                names.append(f"s{n}")
+        return names[body.out]
+
+    # -- matrix products -------------------------------------------------------------
+    def gemm(self, i: int, k: Gemm) -> str:
+        t = c_type(k.c.buffer.dtype)
+        nb = math.prod(k.batch) if k.batch else 1
+        lines = [f"  __shared__ {t} As[{TILE}][{TILE + 1}];", f"  __shared__ {t} Bs[{TILE}][{TILE + 1}];",
+                 "  const int tx = threadIdx.x, ty = threadIdx.y;",
+                 f"  const long long row = blockIdx.y * {TILE}LL + ty, col = blockIdx.x * {TILE}LL + tx;",
+                 f"  for (long long z = blockIdx.z; z < {nb}LL; z += gridDim.z) {{"]
+        rest = "z"
+        for a in reversed(range(len(k.batch))):
+            lines.append(f"    const long long b{a} = {rest} % {k.batch[a]}LL;")
+            rest = f"({rest} / {k.batch[a]}LL)"
+        batch = [CIndex(f"b{a}") for a in range(len(k.batch))]
+        base = {}
+        for w in "abc":
+            op = getattr(k, w)
+            flat = op.offset
+            for b, s in zip(batch, op.batch_strides):
+                flat = flat + b * s
+            base[w] = text(flat)
+        a_at = (lambda r, q: f"{k.a.buffer.name}[{base['a']} + ({q}) * {k.lda}LL + ({r})]") if k.trans_a else \
+            (lambda r, q: f"{k.a.buffer.name}[{base['a']} + ({r}) * {k.lda}LL + ({q})]")
+        b_at = (lambda q, c: f"{k.b.buffer.name}[{base['b']} + ({c}) * {k.ldb}LL + ({q})]") if k.trans_b else \
+            (lambda q, c: f"{k.b.buffer.name}[{base['b']} + ({q}) * {k.ldb}LL + ({c})]")
+        zero = literal(0, k.c.buffer.dtype)
+        lines += [f"    {t} acc = {zero};",
+                  f"    for (long long t0 = 0; t0 < {k.k}LL; t0 += {TILE}) {{",
+                  f"      As[ty][tx] = (row < {k.m}LL && t0 + tx < {k.k}LL) ? {a_at('row', 't0 + tx')} : {zero};",
+                  f"      Bs[ty][tx] = (t0 + ty < {k.k}LL && col < {k.n}LL) ? {b_at('t0 + ty', 'col')} : {zero};",
+                  "      __syncthreads();",
+                  f"      for (int q = 0; q < {TILE}; ++q) acc += As[ty][q] * Bs[q][tx];",
+                  "      __syncthreads();",
+                  "    }",
+                  f"    if (row < {k.m}LL && col < {k.n}LL) {{"]
+        where = f"{k.c.buffer.name}[{base['c']} + row * {k.ldc}LL + col]"
+        value = f"{literal(k.alpha, k.c.buffer.dtype)} * acc"
+        if k.beta:
+            value += f" + {literal(k.beta, k.c.buffer.dtype)} * {where}"
+        lines.append(f"      {t} c = {value};")
+        if k.epilogue is not None:
+            index = tuple(batch) + (CIndex("row"), CIndex("col"))
+            values = {"acc": "c"}
+            for ld in k.epilogue_loads:
+                name = f"v_{ld.name}"
+                lines.append(f"      const {c_type(ld.buffer.dtype)} {name} = {self.load(ld, index, {})};")
+                values[ld.name] = name
+            lines.append(f"      c = {self.body(k.epilogue, values, index, lines, '      ')};")
+        lines += [f"      {where} = c;", "    }", "  }"]
+        grid = (-(-k.n // TILE), -(-k.m // TILE), min(nb, MAX_BLOCKS))
+        self.launches.append(Launch(f"{self.prefix}k{i}", grid, (TILE, TILE), list(dict.fromkeys([*k.reads, k.writes]))))
+        return "\n".join(lines) + "\n"
+
+
+def _blocks(points: int) -> int:
+    return max(1, min(-(-points // BLOCK), MAX_BLOCKS * 32))
+
+
+def _atomic_add(dtype) -> bool:
+    dtype = np.dtype(dtype)
+    return (dtype.kind == "f") or (dtype.kind in "iu" and dtype.itemsize in (4, 8))
+
+
+def _atomic(where: str, value: str, dtype) -> str:
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu" and dtype.itemsize == 8:  # two's complement: an unsigned add is the signed one
+        return f"atomicAdd((unsigned long long*)&{where}, (unsigned long long)({value}))"
+    if dtype.kind == "i" and dtype.itemsize == 4:
+        return f"atomicAdd(&{where}, {value})"
+    return f"atomicAdd(&{where}, {value})"
+
+
+def print_program(program: Program, prefix: str = "", prelude: bool = True) -> ModulePrinter:
+    return ModulePrinter(program, prefix, prelude)
