@@ -260,9 +260,9 @@ class ModulePrinter:
             (lambda q, c: f"{k.b.buffer.name}[{base['b']} + ({q}) * {k.ldb}LL + ({c})]")
         zero = literal(0, k.c.buffer.dtype)
         lines += [f"    {t} acc = {zero};",
-                  f"    for (long long t0 = 0; t0 < {k.k}LL; t0 += {TILE}) {{",
-                  f"      As[ty][tx] = (row < {k.m}LL && t0 + tx < {k.k}LL) ? {a_at('row', 't0 + tx')} : {zero};",
-                  f"      Bs[ty][tx] = (t0 + ty < {k.k}LL && col < {k.n}LL) ? {b_at('t0 + ty', 'col')} : {zero};",
+                  f"    for (long long k0 = 0; k0 < {k.k}LL; k0 += {TILE}) {{",
+                  f"      As[ty][tx] = (row < {k.m}LL && k0 + tx < {k.k}LL) ? {a_at('row', 'k0 + tx')} : {zero};",
+                  f"      Bs[ty][tx] = (k0 + ty < {k.k}LL && col < {k.n}LL) ? {b_at('k0 + ty', 'col')} : {zero};",
                   "      __syncthreads();",
                   f"      for (int q = 0; q < {TILE}; ++q) acc += As[ty][q] * Bs[q][tx];",
                   "      __syncthreads();",

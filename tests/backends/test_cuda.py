@@ -102,3 +102,100 @@ def test_the_cuda_backend_prints_source_without_a_device_and_a_call_says_what_is
                      source)
     assert "// k0: matmul" in source and "tanhf(" in source and "__shared__ float As[16][17]" in source
     assert len(fn.backend.last.fn.launches) == 3  # the product, the sum's init and the sum
+
+
+SNAPSHOTS = __import__("pathlib").Path(__file__).parent / "snapshots"
+
+
+def _normalised(source: str) -> str:
+    """The source with graph-node and buffer numbers renumbered in order of appearance (they count every node
+    the process built before), so a snapshot changes only when the printed code does."""
+    seen: dict[str, str] = {}
+
+    def renumber(m):
+        key = m.group(0)
+        if key not in seen:
+            seen[key] = f"{m.group(1)}{len([k for k in seen if k.startswith(m.group(1))])}"
+        return seen[key]
+    return re.sub(r"\b(t|in_|p_)(\d+)\b|(?<=_)(\d+)(?=')", lambda m: renumber(m) if m.group(1) else "N", source)
+
+
+def _mlp_step():
+    rng = np.random.default_rng(0)
+    x, y = gc.input("x", (None, 4)), gc.input("y", (None,), gc.int64)
+    w1 = gc.param("w1", rng.normal(size=(4, 8)).astype(np.float32))
+    w2 = gc.param("w2", rng.normal(size=(8, 3)).astype(np.float32))
+    loss = gc.losses.cross_entropy(gc.tanh(x @ w1) @ w2, y)
+    g1, g2 = gc.grad(loss, [w1, w2])
+    return [loss], {w1: w1 - 0.1 * g1, w2: w2 - 0.1 * g2}, dict(x=np.ones((8, 4), np.float32), y=np.zeros(8, np.int64))
+
+
+def _conv_layer():
+    rng = np.random.default_rng(0)
+    x = gc.input("x", (None, 1, 8, 8))
+    w = gc.param("w", rng.normal(size=(4, 1, 3, 3)).astype(np.float32))
+    b = gc.param("b", np.zeros(4, np.float32))
+    return [gc.max_pool2d(gc.relu(gc.conv2d(x, w, b, padding=1)), 2)], None, dict(x=np.ones((2, 1, 8, 8), np.float32))
+
+
+@pytest.mark.parametrize("name, build", [("mlp_step", _mlp_step), ("conv_layer", _conv_layer)])
+def test_the_generated_source_matches_its_snapshot(name, build):
+    """A change to the printed CUDA shows in review: regenerate with GRAPHC_UPDATE_SNAPSHOTS=1 and read the diff."""
+    import os
+
+    outs, updates, feeds = build()
+    fn = gc.compile(outs, updates=updates, backend="cuda")
+    try:
+        fn(**feeds)
+    except gc.DeviceError:
+        pass
+    got = _normalised(fn.source)
+    path = SNAPSHOTS / f"{name}.cu"
+    if os.environ.get("GRAPHC_UPDATE_SNAPSHOTS") or not path.exists():
+        path.write_text(got)
+    assert got == path.read_text(), f"the generated CUDA for {name} changed; see {path}"
+
+
+def _example_programs(monkeypatch):
+    """The Programs each example's script compiles for CUDA before its first call stops (no device here):
+    the training step, and whatever the script compiles before it."""
+    from pathlib import Path
+
+    from graphc import script as scripts
+    from graphc.backends.cuda import function
+
+    built = []
+    real = function.CudaFunction
+
+    def recording(program, debug=False):
+        built.append(program)
+        return real(program, debug)
+    monkeypatch.setattr(function.CudaBackend, "build", staticmethod(recording))
+    for path in sorted(Path("examples").glob("[!_]*.py")):
+        module = scripts.load(str(path))
+        if not hasattr(module, "model") and not hasattr(module, "run"):
+            continue  # a plain program (quickstart), not a training script
+        cfg = scripts.config_for(module, backend="cuda", epochs=1)
+        cfg.fast, cfg.save, cfg.progress = True, None, False
+        before = len(built)
+        try:
+            scripts.train(module, cfg)
+        except gc.DeviceError:
+            pass
+        except scripts.ScriptError as e:  # a script's own run() reports the first call's DeviceError as its error
+            assert "DeviceError" in str(e), str(e)
+        assert len(built) > before, f"{path}: compiled nothing for CUDA"
+        yield path.stem, built[before:]
+
+
+@needs_nvcc
+def test_every_examples_training_step_compiles_for_sm80_and_sm90(tmp_path, monkeypatch):
+    sources = [PRELUDE]
+    names = []
+    for stem, programs in _example_programs(monkeypatch):
+        for n, program in enumerate(programs):
+            sources.append(print_program(program, f"{stem}{n}_", prelude=False).source)
+        names.append(stem)
+    assert {"digits_cnn", "digits_mlp", "sequence_lstm", "tiny_transformer"} <= set(names)
+    reports = compile_cuda("\n".join(sources), tmp_path)
+    assert not spilling_kernels(reports["sm_80"]), spilling_kernels(reports["sm_80"])

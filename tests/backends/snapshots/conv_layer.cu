@@ -1,0 +1,124 @@
+// graphc: typed scalar helpers with NumPy's semantics
+template <typename T> __device__ __forceinline__ T gc_fmax(T a, T b) { return (a > b || a != a) ? a : b; }
+template <typename T> __device__ __forceinline__ T gc_fmin(T a, T b) { return (a < b || a != a) ? a : b; }
+template <typename T> __device__ __forceinline__ T gc_fsign(T a) {
+  return a != a ? a : (a > T(0) ? T(1) : (a < T(0) ? T(-1) : T(0)));
+}
+template <typename T> __device__ __forceinline__ T gc_fmod(T a, T b) {
+  T r = fmod(a, b);
+  if (r != T(0) && ((r < T(0)) != (b < T(0)))) r += b;
+  return r == T(0) ? copysign(T(0), b) : r;
+}
+template <typename T> __device__ __forceinline__ T gc_ffloordiv(T a, T b) {
+  if (b == T(0)) return a / b;
+  T mod = fmod(a, b);
+  T div = (a - mod) / b;
+  if (mod != T(0) && ((b < T(0)) != (mod < T(0)))) div -= T(1);
+  if (div == T(0)) return copysign(T(0), a / b);
+  T f = floor(div);
+  return div - f > T(0.5) ? f + T(1) : f;
+}
+template <typename T, typename U> __device__ __forceinline__ T gc_ifloordiv(T a, T b) {
+  if (b == 0) return 0;
+  if (T(-1) < T(0) && b == T(-1)) return T(U(0) - U(a));  // wraps: INT_MIN // -1 is INT_MIN
+  T q = a / b, r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? T(q - 1) : q;
+}
+template <typename T, typename U> __device__ __forceinline__ T gc_imod(T a, T b) {
+  if (b == 0) return 0;
+  if (T(-1) < T(0) && b == T(-1)) return 0;
+  T r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? T(r + b) : r;
+}
+template <typename T, typename U> __device__ __forceinline__ T gc_ipow(T base, T exponent) {
+  U result = 1, b = U(base), e = U(exponent);
+  for (int bit = 0; bit < int(8 * sizeof(T)) - 1; ++bit) {
+    if ((e >> bit) & 1) result *= b;
+    b *= b;
+  }
+  return T(result);
+}
+// index arithmetic: floor division and modulo as Python has them (gathered indices may be negative)
+__device__ __forceinline__ long long gc_div(long long a, long long b) {
+  long long q = a / b, r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? q - 1 : q;
+}
+__device__ __forceinline__ long long gc_mod(long long a, long long b) {
+  long long r = a % b;
+  return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+// k0: pad 'conv2d/pad_N'
+extern "C" __global__ void k0(const float* in_x, float* t0, int* gc_status) {
+  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < 200LL; p += (long long)gridDim.x * blockDim.x) {
+    const long long i3 = p % 10LL;
+    const long long i2 = (p / 10LL) % 10LL;
+    const long long i0 = ((p / 10LL) / 10LL) % 2LL;
+    const float v_a0 = ((i0 >= 0LL && i0 < 2LL && 0LL >= 0LL && 0LL < 1LL && i2 >= 1LL && i2 < 9LL && i3 >= 1LL && i3 < 9LL) ? in_x[((((i0 * 64LL) + -9LL) + (i2 * 8LL)) + i3)] : 0.0f);
+    t0[(((i0 * 100LL) + (i2 * 10LL)) + i3)] = v_a0;
+  }
+}
+
+// k1: matmul 'conv2d/matmul_N'
+extern "C" __global__ void k1(const float* t0, float* t1, int* gc_status) {
+  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < 1152LL; p += (long long)gridDim.x * blockDim.x) {
+    const long long i5 = p % 8LL;
+    const long long i4 = (p / 8LL) % 8LL;
+    const long long i3 = ((p / 8LL) / 8LL) % 3LL;
+    const long long i2 = (((p / 8LL) / 8LL) / 3LL) % 3LL;
+    const long long i0 = ((((p / 8LL) / 8LL) / 3LL) / 3LL) % 2LL;
+    const float v_a0 = t0[(((((i0 * 100LL) + (i2 * 10LL)) + i3) + (i4 * 10LL)) + i5)];
+    t1[(((((i0 * 576LL) + (i2 * 192LL)) + (i3 * 64LL)) + (i4 * 8LL)) + i5)] = v_a0;
+  }
+}
+
+// k2: matmul 'conv2d/matmul_N' + add 'conv2d/add_N' + relu 'relu_N' (fused: matmul 'conv2d/matmul_N'; add 'conv2d/add_N'; relu 'relu_N')
+extern "C" __global__ void k2(const float* p_w, const float* t1, const float* p_b, float* t2, int* gc_status) {
+  __shared__ float As[16][17];
+  __shared__ float Bs[16][17];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
+  for (long long z = blockIdx.z; z < 2LL; z += gridDim.z) {
+    const long long b1 = z % 1LL;
+    const long long b0 = (z / 1LL) % 2LL;
+    float acc = 0.0f;
+    for (long long k0 = 0; k0 < 9LL; k0 += 16) {
+      As[ty][tx] = (row < 4LL && k0 + tx < 9LL) ? p_w[(b1 * 36LL) + (row) * 9LL + (k0 + tx)] : 0.0f;
+      Bs[ty][tx] = (k0 + ty < 9LL && col < 64LL) ? t1[((b0 * 576LL) + (b1 * 576LL)) + (k0 + ty) * 64LL + (col)] : 0.0f;
+      __syncthreads();
+      for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
+      __syncthreads();
+    }
+    if (row < 4LL && col < 64LL) {
+      float c = 1.0f * acc;
+      const float v_a1 = p_b[row];
+      const float s2 = (c + v_a1);
+      const float s4 = gc_fmax<float>(0.0f, s2);
+      c = s4;
+      t2[((b0 * 256LL) + (b1 * 256LL)) + row * 64LL + col] = c;
+    }
+  }
+}
+
+// k3: max 'max_pool/max_N'
+extern "C" __global__ void k3_init(float* t3, int* gc_status) {
+  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < 128LL; p += (long long)gridDim.x * blockDim.x)
+    t3[p] = (-__int_as_float(0x7f800000));
+}
+
+extern "C" __global__ void k3(const float* t2, float* t3, int* gc_status) {
+  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < 128LL; p += (long long)gridDim.x * blockDim.x) {
+    const long long i3 = p % 4LL;
+    const long long i2 = (p / 4LL) % 4LL;
+    const long long i1 = ((p / 4LL) / 4LL) % 4LL;
+    const long long i0 = (((p / 4LL) / 4LL) / 4LL) % 2LL;
+    float acc = t3[((((i0 * 64LL) + (i1 * 16LL)) + (i2 * 4LL)) + i3)];
+    for (long long i4 = 0; i4 < 2LL; ++i4)
+      for (long long i5 = 0; i5 < 2LL; ++i5)
+        {
+          const float v_a0 = t2[((((((i0 * 256LL) + (i1 * 64LL)) + (i2 * 16LL)) + (i3 * 2LL)) + (i4 * 8LL)) + i5)];
+          acc = gc_fmax<float>(acc, v_a0);
+        }
+    t3[((((i0 * 64LL) + (i1 * 16LL)) + (i2 * 4LL)) + i3)] = acc;
+  }
+}
