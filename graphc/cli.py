@@ -143,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
     i.set_defaults(run=_info)
 
     c = sub.add_parser("cache", help="the compiled-code cache", description="Show (info) or empty (clear) the "
-                       "on-disk cache of compiled machine code ($GRAPHC_CACHE_DIR, else ~/.cache/graphc).")
+                       "on-disk cache of compiled code ($GRAPHC_CACHE_DIR/<backend>, else ~/.cache/graphc/<backend>).")
     c.add_argument("action", choices=["info", "clear"])
     c.set_defaults(run=_cache)
     for command in (t, e, r, i, c):

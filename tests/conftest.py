@@ -4,4 +4,4 @@ import os
 import tempfile
 
 os.environ.setdefault("GRAPHC_VERIFY", "1")
-os.environ["GRAPHC_CACHE_DIR"] = os.path.join(tempfile.mkdtemp(prefix="graphc-test-cache-"), "llvm")
+os.environ["GRAPHC_CACHE_DIR"] = tempfile.mkdtemp(prefix="graphc-test-cache-")

@@ -11,6 +11,7 @@ import importlib
 
 from graphc.errors import DeviceError
 
+from . import nvrtc
 from .printer import print_program
 
 EXTRA = "pip install 'graphc-compiler[cuda]'"
@@ -44,6 +45,10 @@ class CudaFunction:
         self.launches = printed.launches
         self.checks = printed.checks
 
+    def ptx(self, arch: str = "sm_80") -> bytes:
+        """The module compiled by NVRTC to PTX for `arch` (cached on disk); needs the cuda extra, not a GPU."""
+        return nvrtc.compile_ptx(self.source, arch)[0]
+
     def bind(self, arena, externals):
         def run(*inputs):
             raise DeviceError(f"this function was compiled for CUDA and cannot run here: {unavailable()}; "
@@ -64,6 +69,15 @@ class CudaBackend:
     @staticmethod
     def unavailable() -> str | None:
         return unavailable()
+
+    @staticmethod
+    def cache_info() -> dict:
+        """The PTX cache (`graphc cache info`)."""
+        return nvrtc.STORE.info()
+
+    @staticmethod
+    def cache_clear() -> int:
+        return nvrtc.STORE.clear()
 
     @staticmethod
     def describe() -> str:

@@ -48,14 +48,14 @@ def _sweep_programs():
         yield f"c{j}g_", program_of(gc.grad(loss, wrt), feeds, inputs=all_inputs)
 
 
-def compile_cuda(source: str, folder, archs=("sm_80", "sm_90")) -> dict:
-    """nvcc on `source` for each arch at once (a cubin with ptxas's register and spill report for the first, PTX
-    for the others); {arch: nvcc's report}. A syntax or type error in any printed kernel fails here."""
+def compile_cuda(source: str, folder, archs=("sm_80", "sm_90"), spills: bool = True) -> dict:
+    """nvcc on `source` for each arch at once (with `spills`, a cubin with ptxas's register and spill report for the
+    first; PTX otherwise); {arch: nvcc's report}. A syntax or type error in any printed kernel fails here."""
     path = folder / "module.cu"
     path.write_text(source)
     procs = {}
     for n, arch in enumerate(archs):
-        kind = ["-cubin", "-Xptxas", "-v"] if n == 0 else ["-ptx"]
+        kind = ["-cubin", "-Xptxas", "-v"] if n == 0 and spills else ["-ptx"]
         kind += ["-diag-suppress=177"]  # an index variable a kernel happens not to use
         procs[arch] = subprocess.Popen([NVCC, *kind, f"-arch={arch}", "-o", str(folder / f"module_{arch}.out"), str(path)],
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -81,12 +81,11 @@ def spilling_kernels(report: str) -> list[str]:
 
 
 @needs_nvcc
-def test_every_sweep_graph_compiles_for_sm80_and_sm90_without_spills(tmp_path):
+def test_every_sweep_graph_compiles_for_sm80_and_sm90(tmp_path):
+    # to PTX (the spill report, which needs ptxas's full compile, is checked on the examples' steps below)
     sources = [PRELUDE] + [print_program(program, prefix, prelude=False).source for prefix, program in _sweep_programs()]
     assert len(sources) > 300
-    reports = compile_cuda("\n".join(sources), tmp_path)
-    assert "Compiling entry function" in reports["sm_80"]
-    assert not spilling_kernels(reports["sm_80"]), spilling_kernels(reports["sm_80"])
+    compile_cuda("\n".join(sources), tmp_path, spills=False)
 
 
 def test_the_cuda_backend_prints_source_without_a_device_and_a_call_says_what_is_missing():
@@ -198,4 +197,24 @@ def test_every_examples_training_step_compiles_for_sm80_and_sm90(tmp_path, monke
         names.append(stem)
     assert {"digits_cnn", "digits_mlp", "sequence_lstm", "tiny_transformer"} <= set(names)
     reports = compile_cuda("\n".join(sources), tmp_path)
+    assert "Compiling entry function" in reports["sm_80"]
     assert not spilling_kernels(reports["sm_80"]), spilling_kernels(reports["sm_80"])
+
+
+def test_nvrtc_compiles_a_training_step_to_ptx_and_caches_it(tmp_path, monkeypatch):
+    from graphc.backends.cuda import nvrtc
+
+    if not nvrtc.available():
+        pytest.skip("NVRTC is not installed (pip install 'graphc-compiler[cuda]'); nvcc covers the compile checks")
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
+    outs, updates, feeds = _mlp_step()
+    fn = gc.compile(outs, updates=updates, backend="cuda")
+    with pytest.raises(gc.DeviceError):
+        fn(**feeds)
+    printed = fn.backend.last.fn
+    ptx, cached = nvrtc.compile_ptx(printed.source, "sm_80")
+    assert not cached and b".entry k0" in ptx and b".target sm_80" in ptx
+    assert nvrtc.compile_ptx(printed.source, "sm_80") == (ptx, True)
+    assert printed.ptx("sm_90") != ptx and len(list((tmp_path / "cuda").glob("*.ptx"))) == 2
+    with pytest.raises(gc.DeviceError, match="NVRTC could not compile"):
+        nvrtc.compile_ptx(printed.source + "\nthis is not C++;", "sm_80")

@@ -17,8 +17,8 @@ from graphc.cli import main
 
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "llvm"
-    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(folder))
+    folder = tmp_path / "llvm"  # $GRAPHC_CACHE_DIR/<backend>
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     cache._warned.clear()
     return folder
 
@@ -126,7 +126,7 @@ def test_a_fresh_process_loads_a_cached_matmul_and_computes_it(cache_dir):
               "got = fn(x=a)\n"
               "assert np.allclose(got, np.tanh(a @ np.ones((32, 16), np.float32)), atol=1e-6)\n"
               "print(fn.backend.last.fn.compiled.from_cache)\n")
-    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir))
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir.parent))
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
             for _ in range(2)]
     assert [r.returncode for r in runs] == [0, 0], runs[-1].stderr[-2000:]

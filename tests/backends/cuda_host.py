@@ -1,0 +1,124 @@
+"""The CUDA printer's output run on the CPU: the generated source compiled as C++ with g++ over a small shim
+(blockIdx/threadIdx per emulated thread, `__shared__` as block-wide statics, `__syncthreads` as a barrier
+of real threads), so the printed kernels' numbers can be checked against the reference where no GPU exists.
+
+Loop kernels are grid-stride loops, correct on any grid: they run as one thread. A Gemm's block runs as
+TILE × TILE threads meeting at each barrier, its blocks one after another. This is a test of what the
+printer writes, not a backend: nothing here is fast, and the device's own concurrency (atomics from many
+blocks at once) is not exercised.
+"""
+from __future__ import annotations
+
+import ctypes
+import subprocess
+
+import numpy as np
+
+from graphc.backends.cuda.printer import print_program
+from graphc.backends.cuda.spelling import PRELUDE
+
+SHIM = r"""
+#include <barrier>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+using std::fmod; using std::copysign; using std::floor;
+struct gc_dim3 { unsigned x = 1, y = 1, z = 1; };
+static thread_local gc_dim3 threadIdx, blockIdx;
+static gc_dim3 blockDim, gridDim;
+static std::barrier<>* gc_block_barrier = nullptr;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+static inline void __syncthreads() { if (gc_block_barrier) gc_block_barrier->arrive_and_wait(); }
+template <typename T> static inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
+static inline int atomicCAS(int* p, int expected, int value) { int old = *p; if (old == expected) *p = value; return old; }
+static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
+// one launch: a grid-stride kernel as one thread; a kernel that meets at barriers as its real blocks of threads
+typedef void (*gc_kernel)(void** buffers, int* status);
+static void gc_launch(gc_dim3 grid, gc_dim3 block, bool barriers, gc_kernel kernel, void** buffers, int* status) {
+  if (!barriers) {
+    gridDim = gc_dim3{}; blockDim = gc_dim3{}; blockIdx = gc_dim3{0, 0, 0}; threadIdx = gc_dim3{0, 0, 0};
+    kernel(buffers, status);
+    return;
+  }
+  gridDim = grid; blockDim = block;
+  for (unsigned bz = 0; bz < grid.z; ++bz) for (unsigned by = 0; by < grid.y; ++by) for (unsigned bx = 0; bx < grid.x; ++bx) {
+    std::barrier<> sync(block.x * block.y * block.z);
+    gc_block_barrier = &sync;
+    std::vector<std::thread> threads;
+    for (unsigned tz = 0; tz < block.z; ++tz) for (unsigned ty = 0; ty < block.y; ++ty) for (unsigned tx = 0; tx < block.x; ++tx)
+      threads.emplace_back([=] { blockIdx = gc_dim3{bx, by, bz}; threadIdx = gc_dim3{tx, ty, tz}; kernel(buffers, status); });
+    for (auto& t : threads) t.join();
+    gc_block_barrier = nullptr;
+  }
+}
+"""
+
+
+def launcher(printed, prefix: str) -> str:
+    """`extern "C" int <prefix>step(void** buffers)`: every launch of the step in order, over the Program's buffers."""
+    from graphc.backends.cuda.spelling import memory_type
+
+    position = {id(b): i for i, b in enumerate(printed.program.buffers)}
+    lines, calls = [], []
+    for n, launch in enumerate(printed.launches):
+        args = [f"({memory_type(b.dtype)}*)b[{position[id(b)]}]" for b in launch.buffers] + ["s"]
+        lines.append(f"static void {prefix}L{n}(void** b, int* s) {{ {launch.name}({', '.join(args)}); }}")
+        grid = list(launch.grid) + [1] * (3 - len(launch.grid))
+        block = list(launch.block) + [1] * (3 - len(launch.block))
+        barriers = "true" if len(launch.block) > 1 else "false"  # the Gemm's tile blocks
+        calls.append(f"  gc_launch(gc_dim3{{{grid[0]}u, {grid[1]}u, {grid[2]}u}}, gc_dim3{{{block[0]}u, {block[1]}u, "
+                     f"{block[2]}u}}, {barriers}, {prefix}L{n}, buffers, &status);\n  if (status) return status;")
+    lines += [f'extern "C" int {prefix}step(void** buffers) {{', "  int status = 0;", *calls, "  return 0;", "}"]
+    return "\n".join(lines)
+
+
+def build_library(programs: dict, folder, units: int = 2) -> ctypes.CDLL:
+    """One shared library holding every program's kernels and step ({prefix: Program}), compiled as `units`
+    translation units in parallel."""
+    chunks = [[] for _ in range(units)]
+    for n, (prefix, program) in enumerate(programs.items()):
+        printed = print_program(program, prefix, prelude=False)
+        chunks[n % units] += [printed.source, launcher(printed, prefix)]
+    procs, objects = [], []
+    for n, chunk in enumerate(chunks):
+        source, obj = folder / f"host{n}.cpp", folder / f"host{n}.o"
+        source.write_text("\n".join([SHIM, PRELUDE, *chunk]))
+        procs.append(subprocess.Popen(["g++", "-std=c++20", "-O0", "-fPIC", "-c", "-w", "-pthread", "-fpermissive",
+                                       "-o", str(obj), str(source)], stderr=subprocess.PIPE, text=True))
+        objects.append(str(obj))
+    for proc in procs:
+        _, err = proc.communicate(timeout=1200)
+        assert proc.returncode == 0, err[-4000:]
+    library = folder / "host.so"
+    proc = subprocess.run(["g++", "-shared", "-pthread", "-o", str(library), *objects], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return ctypes.CDLL(str(library))
+
+
+class HostStep:
+    """A Specialization's run() replaced by the host-compiled step of its Program."""
+
+    def __init__(self, library, prefix: str, program):
+        self.step = getattr(library, f"{prefix}step")
+        self.step.restype = ctypes.c_int
+        self.step.argtypes = [ctypes.c_void_p]
+        self.program = program
+
+    def bind(self, arena: np.ndarray, externals: list):
+        position = {id(b): i for i, b in enumerate(self.program.externals)}
+        table = (ctypes.c_void_p * max(len(self.program.buffers), 1))()
+        for i, b in enumerate(self.program.buffers):
+            table[i] = arena.ctypes.data + b.offset if b.role == "temp" else externals[position[id(b)]].ctypes.data
+        keep = [arena, externals, table]
+
+        def run(*inputs):
+            status = self.step(ctypes.addressof(table))
+            if status:
+                raise IndexError(f"range check {status} failed")
+            return keep
+        return run
