@@ -24,6 +24,7 @@ from .spelling import PRELUDE, c_type, expression, literal, memory_type
 BLOCK = 256   # threads per block of a Loop kernel
 TILE = 16     # a Gemm block computes a TILE × TILE tile of C
 MAX_BLOCKS = 65535
+REDUCE_BLOCK_TERMS = 1024  # a reduction of at least this many terms per element gets a block per element
 
 
 class CIndex:
@@ -72,6 +73,7 @@ class Launch:
     grid: tuple
     block: tuple
     buffers: list
+    barriers: bool = False  # its threads meet at __syncthreads (a Gemm's tile, a block reduction)
 
 
 class ModulePrinter:
@@ -107,6 +109,12 @@ class ModulePrinter:
                        f" p += (long long)gridDim.x * blockDim.x)\n"
                        f"    {store.name}[p] = {self.to_memory(literal(k.init, store.dtype), store.dtype)};\n}}\n")
             self.launches.append(Launch(f"{self.prefix}k{i}_init", (_blocks(store.size),), (BLOCK,), [store]))
+        if self.block_reduction(k):
+            body, points = self.block_loop(i, k)
+            out.append(signature + " {\n" + body + "}\n")
+            self.launches.append(Launch(f"{self.prefix}k{i}", (max(1, min(points, MAX_BLOCKS)),), (BLOCK,), bufs,
+                                        barriers=True))
+            return "\n".join(out)
         body, points, serial = self.loop(i, k)
         out.append(signature + " {\n" + body + "}\n")
         self.launches.append(Launch(f"{self.prefix}k{i}", (1,) if serial else (_blocks(points),), (1,) if serial else (BLOCK,), bufs))
@@ -169,6 +177,60 @@ class ModulePrinter:
         lines.append(f"    {where} = {self.to_memory('acc', dtype)};")
         lines.append("  }")
         return "\n".join(lines) + "\n", points, False
+
+    # -- long reductions: a block per element -----------------------------------------------
+    @staticmethod
+    def block_reduction(k) -> bool:
+        """A long reduction into few elements (a loss, a bias gradient over a large batch): one block per element,
+        its threads striding over the terms and combining them in a shared-memory tree. Only where the combine
+        does not depend on the order (add, declared reassociable; max and min) and no range check could stop
+        some of a block's threads before its barriers."""
+        if k.combine not in ("add", "max", "min") or k.checks or not isinstance(k.store, View):
+            return False
+        if np.dtype(k.store.buffer.dtype).kind not in "fiu" or not k.reduce:
+            return False
+        if not all(k.store.strides[a] == 0 or k.domain[a] == 1 for a in k.reduce):
+            return False
+        terms = math.prod(k.domain[a] for a in k.reduce)
+        outputs = math.prod(d for a, d in enumerate(k.domain) if a not in k.reduce)
+        return terms >= REDUCE_BLOCK_TERMS and outputs <= terms
+
+    def block_loop(self, i: int, k: Loop) -> tuple[str, int]:
+        reduce = sorted(k.reduce)
+        parallel = [a for a in range(len(k.domain)) if a not in k.reduce]
+        dtype = k.store.buffer.dtype
+        t = c_type(dtype)
+        points = math.prod(k.domain[a] for a in parallel)
+        terms = math.prod(k.domain[a] for a in reduce)
+        lines = [f"  __shared__ {t} partial[{BLOCK}];",
+                 f"  for (long long p = blockIdx.x; p < {points}LL; p += gridDim.x) {{"]
+        rest = "p"
+        for a in reversed(parallel):
+            if k.domain[a] != 1:
+                lines.append(f"    const long long i{a} = {rest} % {k.domain[a]}LL;")
+                rest = f"({rest} / {k.domain[a]}LL)"
+        lines += [f"    {t} acc = {literal(k.init, dtype)};",
+                  f"    for (long long r = threadIdx.x; r < {terms}LL; r += blockDim.x) {{"]
+        rest = "r"
+        for a in reversed(reduce):
+            if k.domain[a] != 1:
+                lines.append(f"      const long long i{a} = {rest} % {k.domain[a]}LL;")
+                rest = f"({rest} / {k.domain[a]}LL)"
+        lines += self.point(i, k, "      ", accumulate="register")
+        combine = expression(k.combine, ["partial[threadIdx.x]", "partial[threadIdx.x + s]"], [dtype, dtype], dtype)
+        where = f"{k.store.buffer.name}[{text(k.store.flat_index(self.index(k, zero_reduce=True)))}]"
+        lines += ["    }",
+                  "    partial[threadIdx.x] = acc;",
+                  "    __syncthreads();",
+                  "    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {  // a tree over the block's partial results",
+                  f"      if (threadIdx.x < s) partial[threadIdx.x] = {combine};",
+                  "      __syncthreads();",
+                  "    }",
+                  f"    if (threadIdx.x == 0) {where} = "
+                  f"{self.to_memory(expression(k.combine, [where, 'partial[0]'], [dtype, dtype], dtype), dtype)};",
+                  "    __syncthreads();",
+                  "  }"]
+        return "\n".join(lines) + "\n", points
 
     def index(self, k, zero_reduce: bool = False) -> tuple:
         return tuple(0 if (zero_reduce and a in k.reduce) or k.domain[a] == 1 else CIndex(f"i{a}")
@@ -283,7 +345,8 @@ class ModulePrinter:
             lines.append(f"      c = {self.body(k.epilogue, values, index, lines, '      ')};")
         lines += [f"      {where} = c;", "    }", "  }"]
         grid = (-(-k.n // TILE), -(-k.m // TILE), min(nb, MAX_BLOCKS))
-        self.launches.append(Launch(f"{self.prefix}k{i}", grid, (TILE, TILE), list(dict.fromkeys([*k.reads, k.writes]))))
+        self.launches.append(Launch(f"{self.prefix}k{i}", grid, (TILE, TILE), list(dict.fromkeys([*k.reads, k.writes])),
+                                    barriers=True))
         return "\n".join(lines) + "\n"
 
 

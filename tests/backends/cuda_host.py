@@ -70,7 +70,7 @@ def launcher(printed, prefix: str) -> str:
         lines.append(f"static void {prefix}L{n}(void** b, int* s) {{ {launch.name}({', '.join(args)}); }}")
         grid = list(launch.grid) + [1] * (3 - len(launch.grid))
         block = list(launch.block) + [1] * (3 - len(launch.block))
-        barriers = "true" if len(launch.block) > 1 else "false"  # the Gemm's tile blocks
+        barriers = "true" if launch.barriers else "false"  # a Gemm's tile blocks, a block reduction
         calls.append(f"  gc_launch(gc_dim3{{{grid[0]}u, {grid[1]}u, {grid[2]}u}}, gc_dim3{{{block[0]}u, {block[1]}u, "
                      f"{block[2]}u}}, {barriers}, {prefix}L{n}, buffers, &status);\n  if (status) return status;")
     lines += [f'extern "C" int {prefix}step(void** buffers) {{', "  int status = 0;", *calls, "  return 0;", "}"]
