@@ -1,9 +1,10 @@
 """A Program printed as CUDA source (any machine) and its step; running it needs a GPU, the driver and the extra.
 
 `gc.compile(..., backend="cuda")` succeeds everywhere: `fn.source` is the `.cu` text (one `__global__`
-function per kernel, commented with the graph nodes it implements) and `fn.launches` the step's
-launches in order. A call checks for what running needs (cuda-python, an NVIDIA driver, a device) and
-raises one DeviceError naming what is missing.
+function per kernel, commented with the graph nodes it implements) and the compiled function's
+`launches` the step's launches in order. Where cuda-python, an NVIDIA driver, a device and NVRTC are
+present, a call compiles the module to PTX for the device and runs it (graphc.backends.cuda.device);
+elsewhere it raises one DeviceError naming what is missing.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import importlib
 
 from graphc.errors import DeviceError
 
-from . import nvrtc
+from . import device, nvrtc
 from .printer import print_program
 
 EXTRA = "pip install 'graphc-compiler[cuda]'"
@@ -32,7 +33,9 @@ def unavailable() -> str | None:
             return "no CUDA device is present"
     except Exception as e:  # noqa: BLE001 - a driver library that fails to load raises OSError or RuntimeError
         return f"the NVIDIA driver cannot be used ({type(e).__name__}: {e})"
-    return "launching kernels is not built yet in this version of graphc's CUDA backend"
+    if not nvrtc.available():
+        return "NVRTC is not installed (pip install 'graphc-compiler[cuda]')"
+    return None
 
 
 class CudaFunction:
@@ -40,7 +43,7 @@ class CudaFunction:
 
     def __init__(self, program, debug: bool = False):
         self.program, self.debug = program, debug
-        printed = print_program(program)
+        self.printed = printed = print_program(program)
         self.source = printed.source
         self.launches = printed.launches
         self.checks = printed.checks
@@ -50,10 +53,16 @@ class CudaFunction:
         return nvrtc.compile_ptx(self.source, arch)[0]
 
     def bind(self, arena, externals):
-        def run(*inputs):
-            raise DeviceError(f"this function was compiled for CUDA and cannot run here: {unavailable()}; "
-                              "compile with backend='llvm' (the default) or 'numpy' to run on the CPU")
-        return run
+        """run(*inputs) on the GPU (graphc.backends.cuda.device); without one, a run that says what is missing."""
+        why = unavailable()
+        if why is not None:
+            def run(*inputs):
+                raise DeviceError(f"this function was compiled for CUDA and cannot run here: {why}; "
+                                  "compile with backend='llvm' (the default) or 'numpy' to run on the CPU")
+            return run
+        gpu = device.gpu()
+        self.device_step = device.DeviceStep(self.printed, self.ptx(gpu.arch), gpu)
+        return self.device_step.bind(arena, externals)
 
     def __call__(self, arena, externals) -> None:
         self.bind(arena, externals)()

@@ -77,13 +77,31 @@ def launcher(printed, prefix: str) -> str:
     return "\n".join(lines)
 
 
+def launch_entries(printed) -> str:
+    """`extern "C" void <kernel>_launch(void** params)` per launch: the kernel run as cuLaunchKernel would run it,
+    from a kernelParams array (each entry points at a 64-bit device address) - what a fake driver calls."""
+    from graphc.backends.cuda.spelling import memory_type
+
+    lines = []
+    for launch in printed.launches:
+        args = [f"({memory_type(b.dtype)}*)(*(unsigned long long*)b[{n}])" for n, b in enumerate(launch.buffers)]
+        args.append(f"(int*)(*(unsigned long long*)b[{len(launch.buffers)}])")
+        grid = list(launch.grid) + [1] * (3 - len(launch.grid))
+        block = list(launch.block) + [1] * (3 - len(launch.block))
+        lines.append(f"static void {launch.name}_P(void** b, int*) {{ {launch.name}({', '.join(args)}); }}")
+        lines.append(f'extern "C" void {launch.name}_launch(void** params) {{ gc_launch(gc_dim3{{{grid[0]}u, {grid[1]}u, '
+                     f"{grid[2]}u}}, gc_dim3{{{block[0]}u, {block[1]}u, {block[2]}u}}, {'true' if launch.barriers else 'false'}, "
+                     f"{launch.name}_P, params, nullptr); }}")
+    return "\n".join(lines)
+
+
 def build_library(programs: dict, folder, units: int = 2) -> ctypes.CDLL:
     """One shared library holding every program's kernels and step ({prefix: Program}), compiled as `units`
     translation units in parallel."""
     chunks = [[] for _ in range(units)]
     for n, (prefix, program) in enumerate(programs.items()):
         printed = print_program(program, prefix, prelude=False)
-        chunks[n % units] += [printed.source, launcher(printed, prefix)]
+        chunks[n % units] += [printed.source, launcher(printed, prefix), launch_entries(printed)]
     procs, objects = [], []
     for n, chunk in enumerate(chunks):
         source, obj = folder / f"host{n}.cpp", folder / f"host{n}.o"
@@ -122,3 +140,77 @@ class HostStep:
                 raise IndexError(f"range check {status} failed")
             return keep
         return run
+
+
+class FakeDriver:
+    """cuda-python's driver API over host memory: allocations are host arrays, copies are memmoves, and a launch
+    runs the host-compiled kernel - so the CUDA runtime (graphc.backends.cuda.device) runs end to end here."""
+
+    class CUdevice_attribute:
+        CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = "major"
+        CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = "minor"
+
+    def __init__(self, library):
+        self.library, self.memory, self.calls = library, {}, []
+
+    def _ok(self, *values):
+        return (0, *values)
+
+    def cuInit(self, flags):
+        return self._ok()
+
+    def cuDeviceGet(self, ordinal):
+        return self._ok(0)
+
+    def cuDevicePrimaryCtxRetain(self, device):
+        return self._ok("context")
+
+    def cuCtxSetCurrent(self, context):
+        return self._ok()
+
+    def cuDeviceGetAttribute(self, attribute, device):
+        return self._ok(8 if attribute == "major" else 0)
+
+    def cuDeviceGetName(self, size, device):
+        return self._ok(b"host emulation\0")
+
+    def cuMemAlloc(self, nbytes):
+        block = np.zeros(nbytes, np.uint8)
+        self.memory[block.ctypes.data] = block
+        return self._ok(block.ctypes.data)
+
+    def cuMemFree(self, address):
+        self.memory.pop(int(address), None)
+        return self._ok()
+
+    def cuMemcpyHtoD(self, dst, src, nbytes):
+        ctypes.memmove(int(dst), int(src), nbytes)
+        return self._ok()
+
+    def cuMemcpyDtoH(self, dst, src, nbytes):
+        ctypes.memmove(int(dst), int(src), nbytes)
+        return self._ok()
+
+    def cuMemsetD32(self, address, value, count):
+        ctypes.memset(int(address), 0, 4 * count) if value == 0 else None
+        return self._ok()
+
+    def cuModuleLoadData(self, image):
+        assert image.endswith(b"\0")
+        return self._ok("module")
+
+    def cuModuleGetFunction(self, module, name):
+        entry = getattr(self.library, name.decode() + "_launch")
+        entry.argtypes, entry.restype = [ctypes.c_void_p], None
+        return self._ok(entry)
+
+    def cuLaunchKernel(self, function, gx, gy, gz, bx, by, bz, shared, stream, params, extra):
+        self.calls.append((gx, gy, gz, bx, by, bz))
+        function(params)
+        return self._ok()
+
+    def cuCtxSynchronize(self):
+        return self._ok()
+
+    def cuGetErrorString(self, err):
+        return self._ok(b"fake error")
