@@ -216,7 +216,14 @@ def _graphc_backends(spec: str):
     unknown = [b for b in names if b not in BACKENDS]
     if unknown:
         raise SystemExit(f"unknown graphc backend(s) {unknown}; registered: {sorted(BACKENDS)}")
-    return names, {}
+    skipped = {}
+    for b in list(names):  # a GPU backend on a machine without one: reported as skipped, like a missing peer
+        why = getattr(BACKENDS[b], "unavailable", None)
+        reason = why() if why else None
+        if reason:
+            names.remove(b)
+            skipped[f"graphc[{b}]"] = reason
+    return names, skipped
 
 
 def _graphc_builder(backend: str, optimize: int = 2):

@@ -17,6 +17,7 @@ THREADS = int(os.environ.get("GRAPHC_BENCH_THREADS", "0")) or os.cpu_count() or 
 PEERS = {
     "torch": ("torch", "TorchRunner", "eager autograd + torch.optim.SGD(foreach)"),
     "torch.compile": ("torch", "TorchCompileRunner", "torch.compile(loss) (inductor), eager SGD"),
+    "torch.cuda": ("torch", "TorchCudaRunner", "eager autograd + SGD on the GPU, synchronised after each step"),
     "jax": ("jax", "JaxRunner", "jax.jit(value_and_grad + SGD), donated params"),
     "pytensor": ("pytensor", "PyTensorRunner", "pytensor.function(updates=SGD), default mode"),
     "tinygrad": ("tinygrad", "TinygradRunner", "TinyJit(step) + nn.optim.SGD, default device"),
@@ -29,6 +30,11 @@ def unavailable(name: str) -> str | None:
         importlib.import_module(PEERS[name][0])
     except Exception as e:  # noqa: BLE001 - any import failure means 'skipped'
         return f"{PEERS[name][0]} not importable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); pip install '.[bench]'"
+    if name == "torch.cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "torch sees no CUDA device"
     if name == "tinygrad":
         import shutil
 
@@ -118,6 +124,38 @@ class TorchRunner:
 
 class TorchCompileRunner(TorchRunner):
     compiled = True
+
+
+class TorchCudaRunner(TorchRunner):
+    """PyTorch eager on the GPU: parameters and the batch live on the device; a step waits for the device."""
+
+    mem_method = "torch-cuda"
+
+    def __init__(self, wl: Workload, params: dict, data: dict):
+        super().__init__(wl, params, data)
+        torch = self.torch
+        self.p = {k: v.detach().cuda().requires_grad_(wl.train) for k, v in self.p.items()}
+        self.d = {k: v.cuda() for k, v in self.d.items()}
+        if wl.train:
+            self.opt = torch.optim.SGD(list(self.p.values()), lr=LR, foreach=True)
+
+    def step(self):
+        out = super().step()
+        self.torch.cuda.synchronize()
+        return out
+
+    def output(self, out):
+        return out.detach().cpu().numpy()
+
+    def measure_memory(self) -> dict:
+        torch = self.torch
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        self.step()
+        return {"peak_bytes": torch.cuda.max_memory_allocated() - before, "method": "torch-cuda"}
+
+    def params(self):
+        return {k: v.detach().cpu().numpy() for k, v in self.p.items()}
 
 
 # -- JAX -----------------------------------------------------------------------------------------------------

@@ -97,6 +97,11 @@ WORKLOADS = {w.id: w for w in [
     Workload("W4-b1024", "W2 forward, batch 1024 (throughput)", "mlp", 1024, train=False, sizes=_MLP2, seed_of="W2"),
     Workload("W5", "tanh RNN 64-128, T=32, BPTT train", "rnn", 32, seq=32, hidden=128, vocab=64),
 ]}
+# larger batches for a GPU (benchmarks/gpu_check.sh); run only when named, never in 'all'
+GPU_WORKLOADS = {w.id: w for w in [
+    Workload("W2b1024", "W2 at batch 1024 (GPU), train", "mlp", 1024, sizes=_MLP2, seed_of="W2"),
+    Workload("W3b1024", "W3 at batch 1024 (GPU), train", "lenet", 1024, seed_of="W3"),
+]}
 
 
 def select(spec: str | None) -> list[Workload]:
@@ -104,10 +109,11 @@ def select(spec: str | None) -> list[Workload]:
     if not spec or spec == "all":
         return list(WORKLOADS.values())
     out = []
+    known = {**WORKLOADS, **GPU_WORKLOADS}
     for name in spec.split(","):
-        hits = [w for k, w in WORKLOADS.items() if k.lower() == name.lower() or k.lower().startswith(name.lower() + "-")]
+        hits = [w for k, w in known.items() if k.lower() == name.lower() or k.lower().startswith(name.lower() + "-")]
         if not hits:
-            raise SystemExit(f"unknown workload {name!r}; known: {', '.join(WORKLOADS)}")
+            raise SystemExit(f"unknown workload {name!r}; known: {', '.join(known)}")
         out += [w for w in hits if w not in out]
     return out
 
