@@ -141,10 +141,8 @@ class ModulePrinter:
                          f"{k.combine or 'store'} is not order-independent")
             if any(d == 0 for d in k.domain):
                 return "\n".join(lines) + "\n", 1, True
-            for a in outer:
-                if k.domain[a] != 1:
-                    lines.append(f"{indent}for (long long i{a} = 0; i{a} < {k.domain[a]}LL; ++i{a})")
-                    indent += "  "
+            loops, indent = _loops(outer, k.domain, indent)
+            lines += loops
             lines.append(f"{indent}{{")
             lines += self.point(i, k, indent + "  ", accumulate="memory")
             lines.append(f"{indent}}}")
@@ -152,11 +150,7 @@ class ModulePrinter:
         points = math.prod(k.domain[a] for a in outer)
         lines.append(f"  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < {points}LL;"
                      f" p += (long long)gridDim.x * blockDim.x) {{")
-        rest = "p"
-        for a in reversed(outer):  # the last axis fastest: neighbouring threads touch neighbouring elements
-            if k.domain[a] != 1:  # an axis of extent 1 is the constant 0 (CIndex folds it away)
-                lines.append(f"    const long long i{a} = {rest} % {k.domain[a]}LL;")
-                rest = f"({rest} / {k.domain[a]}LL)"
+        lines += _unravel("p", outer, k.domain, "    ")  # the last axis fastest: neighbouring threads, neighbouring elements
         if not local:
             lines += self.point(i, k, "    ", accumulate="atomic" if atomic else "none")
             lines.append("  }")
@@ -166,11 +160,8 @@ class ModulePrinter:
         dtype = store.buffer.dtype
         where = f"{store.buffer.name}[{text(store.flat_index(self.index(k, zero_reduce=True)))}]"
         lines.append(f"    {c_type(dtype)} acc = {self.from_memory(where, dtype)};")
-        indent = "    "
-        for a in sorted(reduce):
-            if k.domain[a] != 1:
-                lines.append(f"{indent}for (long long i{a} = 0; i{a} < {k.domain[a]}LL; ++i{a})")
-                indent += "  "
+        loops, indent = _loops(sorted(reduce), k.domain, "    ")
+        lines += loops
         lines.append(f"{indent}{{")
         lines += self.point(i, k, indent + "  ", accumulate="register")
         lines.append(f"{indent}}}")
@@ -204,18 +195,10 @@ class ModulePrinter:
         terms = math.prod(k.domain[a] for a in reduce)
         lines = [f"  __shared__ {t} partial[{BLOCK}];",
                  f"  for (long long p = blockIdx.x; p < {points}LL; p += gridDim.x) {{"]
-        rest = "p"
-        for a in reversed(parallel):
-            if k.domain[a] != 1:
-                lines.append(f"    const long long i{a} = {rest} % {k.domain[a]}LL;")
-                rest = f"({rest} / {k.domain[a]}LL)"
+        lines += _unravel("p", parallel, k.domain, "    ")
         lines += [f"    {t} acc = {literal(k.init, dtype)};",
                   f"    for (long long r = threadIdx.x; r < {terms}LL; r += blockDim.x) {{"]
-        rest = "r"
-        for a in reversed(reduce):
-            if k.domain[a] != 1:
-                lines.append(f"      const long long i{a} = {rest} % {k.domain[a]}LL;")
-                rest = f"({rest} / {k.domain[a]}LL)"
+        lines += _unravel("r", reduce, k.domain, "      ")
         lines += self.point(i, k, "      ", accumulate="register")
         combine = expression(k.combine, ["partial[threadIdx.x]", "partial[threadIdx.x + s]"], [dtype, dtype], dtype)
         where = f"{k.store.buffer.name}[{text(k.store.flat_index(self.index(k, zero_reduce=True)))}]"
@@ -304,11 +287,8 @@ class ModulePrinter:
                  "  const int tx = threadIdx.x, ty = threadIdx.y;",
                  f"  const long long row = blockIdx.y * {TILE}LL + ty, col = blockIdx.x * {TILE}LL + tx;",
                  f"  for (long long z = blockIdx.z; z < {nb}LL; z += gridDim.z) {{"]
-        rest = "z"
-        for a in reversed(range(len(k.batch))):
-            lines.append(f"    const long long b{a} = {rest} % {k.batch[a]}LL;")
-            rest = f"({rest} / {k.batch[a]}LL)"
-        batch = [CIndex(f"b{a}") for a in range(len(k.batch))]
+        lines += _unravel("z", list(range(len(k.batch))), k.batch, "    ", name="b")
+        batch = [0 if k.batch[a] == 1 else CIndex(f"b{a}") for a in range(len(k.batch))]
         base = {}
         for w in "abc":
             op = getattr(k, w)
@@ -348,6 +328,27 @@ class ModulePrinter:
         self.launches.append(Launch(f"{self.prefix}k{i}", grid, (TILE, TILE), list(dict.fromkeys([*k.reads, k.writes])),
                                     barriers=True))
         return "\n".join(lines) + "\n"
+
+
+def _unravel(flat: str, axes: list, extents, indent: str, name: str = "i") -> list[str]:
+    """Declarations of the indices `axes` (C order, the last fastest) of flat position `flat`; an axis of
+    extent 1 is the constant 0 and gets none (CIndex folds it away)."""
+    lines, rest = [], flat
+    for a in reversed(axes):
+        if extents[a] != 1:
+            lines.append(f"{indent}const long long {name}{a} = {rest} % {extents[a]}LL;")
+            rest = f"({rest} / {extents[a]}LL)"
+    return lines
+
+
+def _loops(axes: list, extents, indent: str) -> tuple[list[str], str]:
+    """Nested for-loops over `axes` in order (an axis of extent 1 gets none); (lines, the innermost indent)."""
+    lines = []
+    for a in axes:
+        if extents[a] != 1:
+            lines.append(f"{indent}for (long long i{a} = 0; i{a} < {extents[a]}LL; ++i{a})")
+            indent += "  "
+    return lines, indent
 
 
 def _blocks(points: int) -> int:

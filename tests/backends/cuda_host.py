@@ -118,6 +118,27 @@ def build_library(programs: dict, folder, units: int = 2) -> ctypes.CDLL:
     return ctypes.CDLL(str(library))
 
 
+def sweep_cases():
+    """(prefix, outputs, feeds, inputs) for every registry-sweep case: its outputs, then, where it has float outputs
+    and is not random, the gradients of the sum of their squares with respect to its float inputs."""
+    import graphc as gc
+    from graphc.tensor import Tensor
+    from tests.ops.test_ops_reference import CASES
+
+    for j, case in enumerate(CASES):
+        op, build = case.values[0], case.values[1]
+        if any(m.name == "skip" for m in case.marks):
+            continue
+        out, feeds = build()[:2]
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        yield f"c{j}f_", outs, feeds, None
+        float_outs = [o for o in outs if o.dtype.kind == "f"]
+        wrt = [Tensor.of(n) for n in gc.graph(float_outs).inputs if n.dtype.kind == "f"] if float_outs else []
+        if wrt and not op.startswith("random"):
+            loss = sum(gc.sum(o * o) for o in float_outs)
+            yield f"c{j}g_", gc.grad(loss, wrt), feeds, [Tensor.of(n) for n in gc.graph(outs).inputs]
+
+
 class HostStep:
     """A Specialization's run() replaced by the host-compiled step of its Program."""
 

@@ -13,8 +13,7 @@ import pytest
 import graphc as gc
 from graphc.backends.cuda.printer import print_program
 from graphc.backends.cuda.spelling import PRELUDE
-from graphc.tensor import Tensor
-from tests.ops.test_ops_reference import CASES
+from tests.backends.cuda_host import sweep_cases
 from tests.support import PRINT_ONLY_BACKENDS
 
 NVCC = shutil.which("nvcc")
@@ -32,20 +31,8 @@ def program_of(outs, feeds, inputs=None):
 
 
 def _sweep_programs():
-    for j, case in enumerate(CASES):
-        op, build = case.values[0], case.values[1]
-        if any(m.name == "skip" for m in case.marks):
-            continue
-        out, feeds = build()[:2]
-        outs = list(out) if isinstance(out, (list, tuple)) else [out]
-        yield f"c{j}f_", program_of(outs, feeds)
-        float_outs = [o for o in outs if o.dtype.kind == "f"]
-        wrt = [Tensor.of(n) for n in gc.graph(float_outs).inputs if n.dtype.kind == "f"] if float_outs else []
-        if not wrt or op.startswith("random"):
-            continue
-        loss = sum(gc.sum(o * o) for o in float_outs)
-        all_inputs = [Tensor.of(n) for n in gc.graph(outs).inputs]
-        yield f"c{j}g_", program_of(gc.grad(loss, wrt), feeds, inputs=all_inputs)
+    for prefix, outs, feeds, inputs in sweep_cases():
+        yield prefix, program_of(outs, feeds, inputs)
 
 
 def compile_cuda(source: str, folder, archs=("sm_80", "sm_90"), spills: bool = True) -> dict:

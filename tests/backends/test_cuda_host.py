@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.tensor import Tensor
-from tests.backends.cuda_host import HostStep, build_library
+from tests.backends.cuda_host import HostStep, build_library, sweep_cases
 from tests.ops.test_ops_reference import CASES
 
 pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
@@ -24,24 +23,11 @@ def _printed(outs, feeds, inputs=None):
 
 
 def _cases():
-    """(name, CUDA-compiled function, feeds, reference outputs, tolerance) for every sweep case and its gradient."""
-    for j, case in enumerate(CASES):
-        op, build = case.values[0], case.values[1]
-        if any(m.name == "skip" for m in case.marks):
-            continue
-        out, feeds = build()[:2]
-        outs = list(out) if isinstance(out, (list, tuple)) else [out]
-        want = gc.compile(outs, backend="reference")(**feeds)
-        yield f"c{j}f_", _printed(outs, feeds), feeds, want, None
-        float_outs = [o for o in outs if o.dtype.kind == "f"]
-        wrt = [Tensor.of(n) for n in gc.graph(float_outs).inputs if n.dtype.kind == "f"] if float_outs else []
-        if not wrt or op.startswith("random"):
-            continue
-        loss = sum(gc.sum(o * o) for o in float_outs)
-        all_inputs = [Tensor.of(n) for n in gc.graph(outs).inputs]
-        grads = gc.grad(loss, wrt)
-        want_g = gc.compile(grads, backend="reference", inputs=all_inputs)(**feeds)
-        yield f"c{j}g_", _printed(grads, feeds, all_inputs), feeds, want_g, dict(rtol=1e-4, atol=1e-5)
+    """(prefix, CUDA-compiled function, feeds, reference outputs, tolerance) for every sweep case and its gradient."""
+    for prefix, outs, feeds, inputs in sweep_cases():
+        want = gc.compile(outs, backend="reference", inputs=inputs)(**feeds)
+        tol = dict(rtol=1e-4, atol=1e-5) if prefix.endswith("g_") else None
+        yield prefix, _printed(outs, feeds, inputs), feeds, want, tol
 
 
 def test_every_sweep_graph_and_gradient_computes_what_the_reference_does(tmp_path):

@@ -79,12 +79,11 @@ extern "C" __global__ void k2(const float* p_w, const float* t1, const float* p_
   const int tx = threadIdx.x, ty = threadIdx.y;
   const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
   for (long long z = blockIdx.z; z < 2LL; z += gridDim.z) {
-    const long long b1 = z % 1LL;
-    const long long b0 = (z / 1LL) % 2LL;
+    const long long b0 = z % 2LL;
     float acc = 0.0f;
     for (long long k0 = 0; k0 < 9LL; k0 += 16) {
-      As[ty][tx] = (row < 4LL && k0 + tx < 9LL) ? p_w[(b1 * 36LL) + (row) * 9LL + (k0 + tx)] : 0.0f;
-      Bs[ty][tx] = (k0 + ty < 9LL && col < 64LL) ? t1[((b0 * 576LL) + (b1 * 576LL)) + (k0 + ty) * 64LL + (col)] : 0.0f;
+      As[ty][tx] = (row < 4LL && k0 + tx < 9LL) ? p_w[0LL + (row) * 9LL + (k0 + tx)] : 0.0f;
+      Bs[ty][tx] = (k0 + ty < 9LL && col < 64LL) ? t1[(b0 * 576LL) + (k0 + ty) * 64LL + (col)] : 0.0f;
       __syncthreads();
       for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
       __syncthreads();
@@ -95,7 +94,7 @@ extern "C" __global__ void k2(const float* p_w, const float* t1, const float* p_
       const float s2 = (c + v_a1);
       const float s4 = gc_fmax<float>(0.0f, s2);
       c = s4;
-      t2[((b0 * 256LL) + (b1 * 256LL)) + row * 64LL + col] = c;
+      t2[(b0 * 256LL) + row * 64LL + col] = c;
     }
   }
 }
