@@ -76,7 +76,6 @@ def test_every_sweep_graph_compiles_for_sm80_and_sm90(tmp_path):
 
 
 def test_the_cuda_backend_prints_source_without_a_device_and_a_call_says_what_is_missing():
-    assert "cuda" in PRINT_ONLY_BACKENDS or "cuda" not in PRINT_ONLY_BACKENDS  # registered either way
     x = gc.input("x", (None, 3))
     w = gc.param("w", np.ones((3, 4), np.float32))
     fn = gc.compile(gc.sum(gc.tanh(x @ w), axis=1), backend="cuda")
