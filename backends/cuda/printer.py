@@ -5,8 +5,8 @@ point's loads, body and store, and, for a reduction whose store does not move al
 axes, combines the reduction's points itself, in order, in a register. A combine whose reduction
 axes collide on the store (a scatter, a fold) adds with atomics where the combine is `add` (its order
 then varies: float rounding, within the documented tolerance), else runs as one thread in order. A
-Gemm is a shared-memory tiled product, one tile of C per block, the batch along the grid's z axis,
-with its epilogue applied to each element of C. Views, chains, gathers and windows are index
+Gemm is a shared-memory tiled product, a 64 × 64 tile of C per block (4 × 4 elements per thread, in
+registers), the batch on the grid's z axis, with its epilogue applied to each element of C. Views, chains, gathers and windows are index
 arithmetic through the Program's own `flat_index` (`CIndex`), never copies. A failed range check
 records its number in a status word the host reads after the step.
 """
@@ -22,7 +22,9 @@ from graphc.program import Gemm, Loop, Program, View
 from .spelling import PRELUDE, c_type, expression, literal, memory_type
 
 BLOCK = 256   # threads per block of a Loop kernel
-TILE = 16     # a Gemm block computes a TILE × TILE tile of C
+TILE = 16     # a Gemm block is TILE × TILE threads, and takes k in slices of TILE
+REG = 4       # each thread holds a REG × REG block of C in registers
+BLOCK_TILE = TILE * REG  # so a block computes a 64 × 64 tile of C
 MAX_BLOCKS = 65535
 REDUCE_BLOCK_TERMS = 1024  # a reduction of at least this many terms per element gets a block per element
 
@@ -281,11 +283,16 @@ class ModulePrinter:
 
     # -- matrix products -------------------------------------------------------------
     def gemm(self, i: int, k: Gemm) -> str:
+        """A block computes a BLOCK_TILE² tile of C with TILE² threads, each holding a REG × REG block of it in
+        registers through the k loop (a k-slice of A and of B staged in shared memory per step); every element
+        of C sums its k terms in order, as the CPU's loop does."""
         t = c_type(k.c.buffer.dtype)
         nb = math.prod(k.batch) if k.batch else 1
-        lines = [f"  __shared__ {t} As[{TILE}][{TILE + 1}];", f"  __shared__ {t} Bs[{TILE}][{TILE + 1}];",
-                 "  const int tx = threadIdx.x, ty = threadIdx.y;",
-                 f"  const long long row = blockIdx.y * {TILE}LL + ty, col = blockIdx.x * {TILE}LL + tx;",
+        span, threads = BLOCK_TILE, TILE * TILE
+        lines = [f"  __shared__ {t} As[{TILE}][{span + 1}];  // As[q][r] = op(A)[row0 + r, k0 + q]",
+                 f"  __shared__ {t} Bs[{TILE}][{span + 1}];  // Bs[q][c] = op(B)[k0 + q, col0 + c]",
+                 "  const int tx = threadIdx.x, ty = threadIdx.y, me = ty * blockDim.x + tx;",
+                 f"  const long long row0 = blockIdx.y * {span}LL, col0 = blockIdx.x * {span}LL;",
                  f"  for (long long z = blockIdx.z; z < {nb}LL; z += gridDim.z) {{"]
         lines += _unravel("z", list(range(len(k.batch))), k.batch, "    ", name="b")
         batch = [0 if k.batch[a] == 1 else CIndex(f"b{a}") for a in range(len(k.batch))]
@@ -301,17 +308,28 @@ class ModulePrinter:
         b_at = (lambda q, c: f"{k.b.buffer.name}[{base['b']} + ({c}) * {k.ldb}LL + ({q})]") if k.trans_b else \
             (lambda q, c: f"{k.b.buffer.name}[{base['b']} + ({q}) * {k.ldb}LL + ({c})]")
         zero = literal(0, k.c.buffer.dtype)
-        lines += [f"    {t} acc = {zero};",
+        lines += [f"    {t} acc[{REG}][{REG}];",
+                  f"    for (int i = 0; i < {REG}; ++i) for (int j = 0; j < {REG}; ++j) acc[i][j] = {zero};",
                   f"    for (long long k0 = 0; k0 < {k.k}LL; k0 += {TILE}) {{",
-                  f"      As[ty][tx] = (row < {k.m}LL && k0 + tx < {k.k}LL) ? {a_at('row', 'k0 + tx')} : {zero};",
-                  f"      Bs[ty][tx] = (k0 + ty < {k.k}LL && col < {k.n}LL) ? {b_at('k0 + ty', 'col')} : {zero};",
+                  f"      for (int l = me; l < {span * TILE}; l += {threads}) {{  // stage the k-slice of A and of B",
+                  f"        const int r = l / {TILE}, q = l % {TILE}, qb = l / {span}, c = l % {span};",
+                  f"        As[q][r] = (row0 + r < {k.m}LL && k0 + q < {k.k}LL) ? {a_at('row0 + r', 'k0 + q')} : {zero};",
+                  f"        Bs[qb][c] = (k0 + qb < {k.k}LL && col0 + c < {k.n}LL) ? {b_at('k0 + qb', 'col0 + c')} : {zero};",
+                  "      }",
                   "      __syncthreads();",
-                  f"      for (int q = 0; q < {TILE}; ++q) acc += As[ty][q] * Bs[q][tx];",
+                  f"      for (int q = 0; q < {TILE}; ++q) {{",
+                  f"        {t} a[{REG}], b[{REG}];",
+                  f"        for (int i = 0; i < {REG}; ++i) a[i] = As[q][ty + {TILE} * i];",
+                  f"        for (int j = 0; j < {REG}; ++j) b[j] = Bs[q][tx + {TILE} * j];",
+                  f"        for (int i = 0; i < {REG}; ++i) for (int j = 0; j < {REG}; ++j) acc[i][j] += a[i] * b[j];",
+                  "      }",
                   "      __syncthreads();",
                   "    }",
-                  f"    if (row < {k.m}LL && col < {k.n}LL) {{"]
+                  f"    for (int i = 0; i < {REG}; ++i) for (int j = 0; j < {REG}; ++j) {{",
+                  f"      const long long row = row0 + ty + {TILE} * i, col = col0 + tx + {TILE} * j;",
+                  f"      if (row >= {k.m}LL || col >= {k.n}LL) continue;"]
         where = f"{k.c.buffer.name}[{base['c']} + row * {k.ldc}LL + col]"
-        value = f"{literal(k.alpha, k.c.buffer.dtype)} * acc"
+        value = f"{literal(k.alpha, k.c.buffer.dtype)} * acc[i][j]"
         if k.beta:
             value += f" + {literal(k.beta, k.c.buffer.dtype)} * {where}"
         lines.append(f"      {t} c = {value};")
@@ -324,7 +342,7 @@ class ModulePrinter:
                 values[ld.name] = name
             lines.append(f"      c = {self.body(k.epilogue, values, index, lines, '      ')};")
         lines += [f"      {where} = c;", "    }", "  }"]
-        grid = (-(-k.n // TILE), -(-k.m // TILE), min(nb, MAX_BLOCKS))
+        grid = (max(1, -(-k.n // span)), max(1, -(-k.m // span)), max(1, min(nb, MAX_BLOCKS)))
         self.launches.append(Launch(f"{self.prefix}k{i}", grid, (TILE, TILE), list(dict.fromkeys([*k.reads, k.writes])),
                                     barriers=True))
         return "\n".join(lines) + "\n"

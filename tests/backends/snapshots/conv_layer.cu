@@ -74,22 +74,33 @@ extern "C" __global__ void k1(const float* t0, float* t1, int* gc_status) {
 
 // k2: matmul 'conv2d/matmul_N' + add 'conv2d/add_N' + relu 'relu_N' (fused: matmul 'conv2d/matmul_N'; add 'conv2d/add_N'; relu 'relu_N')
 extern "C" __global__ void k2(const float* p_w, const float* t1, const float* p_b, float* t2, int* gc_status) {
-  __shared__ float As[16][17];
-  __shared__ float Bs[16][17];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
+  __shared__ float As[16][65];  // As[q][r] = op(A)[row0 + r, k0 + q]
+  __shared__ float Bs[16][65];  // Bs[q][c] = op(B)[k0 + q, col0 + c]
+  const int tx = threadIdx.x, ty = threadIdx.y, me = ty * blockDim.x + tx;
+  const long long row0 = blockIdx.y * 64LL, col0 = blockIdx.x * 64LL;
   for (long long z = blockIdx.z; z < 2LL; z += gridDim.z) {
     const long long b0 = z % 2LL;
-    float acc = 0.0f;
+    float acc[4][4];
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
     for (long long k0 = 0; k0 < 9LL; k0 += 16) {
-      As[ty][tx] = (row < 4LL && k0 + tx < 9LL) ? p_w[0LL + (row) * 9LL + (k0 + tx)] : 0.0f;
-      Bs[ty][tx] = (k0 + ty < 9LL && col < 64LL) ? t1[(b0 * 576LL) + (k0 + ty) * 64LL + (col)] : 0.0f;
+      for (int l = me; l < 1024; l += 256) {  // stage the k-slice of A and of B
+        const int r = l / 16, q = l % 16, qb = l / 64, c = l % 64;
+        As[q][r] = (row0 + r < 4LL && k0 + q < 9LL) ? p_w[0LL + (row0 + r) * 9LL + (k0 + q)] : 0.0f;
+        Bs[qb][c] = (k0 + qb < 9LL && col0 + c < 64LL) ? t1[(b0 * 576LL) + (k0 + qb) * 64LL + (col0 + c)] : 0.0f;
+      }
       __syncthreads();
-      for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
+      for (int q = 0; q < 16; ++q) {
+        float a[4], b[4];
+        for (int i = 0; i < 4; ++i) a[i] = As[q][ty + 16 * i];
+        for (int j = 0; j < 4; ++j) b[j] = Bs[q][tx + 16 * j];
+        for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+      }
       __syncthreads();
     }
-    if (row < 4LL && col < 64LL) {
-      float c = 1.0f * acc;
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) {
+      const long long row = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
+      if (row >= 4LL || col >= 64LL) continue;
+      float c = 1.0f * acc[i][j];
       const float v_a1 = p_b[row];
       const float s2 = (c + v_a1);
       const float s4 = gc_fmax<float>(0.0f, s2);

@@ -50,21 +50,32 @@ __device__ __forceinline__ long long gc_mod(long long a, long long b) {
 
 // k0: matmul 'matmul_N' + tanh 'tanh_N' (fused: matmul 'matmul_N'; tanh 'tanh_N')
 extern "C" __global__ void k0(const float* in_x, const float* p_w1, float* t0, int* gc_status) {
-  __shared__ float As[16][17];
-  __shared__ float Bs[16][17];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
+  __shared__ float As[16][65];  // As[q][r] = op(A)[row0 + r, k0 + q]
+  __shared__ float Bs[16][65];  // Bs[q][c] = op(B)[k0 + q, col0 + c]
+  const int tx = threadIdx.x, ty = threadIdx.y, me = ty * blockDim.x + tx;
+  const long long row0 = blockIdx.y * 64LL, col0 = blockIdx.x * 64LL;
   for (long long z = blockIdx.z; z < 1LL; z += gridDim.z) {
-    float acc = 0.0f;
+    float acc[4][4];
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
     for (long long k0 = 0; k0 < 4LL; k0 += 16) {
-      As[ty][tx] = (row < 8LL && k0 + tx < 4LL) ? in_x[0LL + (row) * 4LL + (k0 + tx)] : 0.0f;
-      Bs[ty][tx] = (k0 + ty < 4LL && col < 8LL) ? p_w1[0LL + (k0 + ty) * 8LL + (col)] : 0.0f;
+      for (int l = me; l < 1024; l += 256) {  // stage the k-slice of A and of B
+        const int r = l / 16, q = l % 16, qb = l / 64, c = l % 64;
+        As[q][r] = (row0 + r < 8LL && k0 + q < 4LL) ? in_x[0LL + (row0 + r) * 4LL + (k0 + q)] : 0.0f;
+        Bs[qb][c] = (k0 + qb < 4LL && col0 + c < 8LL) ? p_w1[0LL + (k0 + qb) * 8LL + (col0 + c)] : 0.0f;
+      }
       __syncthreads();
-      for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
+      for (int q = 0; q < 16; ++q) {
+        float a[4], b[4];
+        for (int i = 0; i < 4; ++i) a[i] = As[q][ty + 16 * i];
+        for (int j = 0; j < 4; ++j) b[j] = Bs[q][tx + 16 * j];
+        for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+      }
       __syncthreads();
     }
-    if (row < 8LL && col < 8LL) {
-      float c = 1.0f * acc;
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) {
+      const long long row = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
+      if (row >= 8LL || col >= 8LL) continue;
+      float c = 1.0f * acc[i][j];
       const float s1 = tanhf(c);
       c = s1;
       t0[0LL + row * 8LL + col] = c;
@@ -74,21 +85,32 @@ extern "C" __global__ void k0(const float* in_x, const float* p_w1, float* t0, i
 
 // k1: matmul 'matmul_N'
 extern "C" __global__ void k1(const float* t0, const float* p_w2, float* t1, int* gc_status) {
-  __shared__ float As[16][17];
-  __shared__ float Bs[16][17];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
+  __shared__ float As[16][65];  // As[q][r] = op(A)[row0 + r, k0 + q]
+  __shared__ float Bs[16][65];  // Bs[q][c] = op(B)[k0 + q, col0 + c]
+  const int tx = threadIdx.x, ty = threadIdx.y, me = ty * blockDim.x + tx;
+  const long long row0 = blockIdx.y * 64LL, col0 = blockIdx.x * 64LL;
   for (long long z = blockIdx.z; z < 1LL; z += gridDim.z) {
-    float acc = 0.0f;
+    float acc[4][4];
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
     for (long long k0 = 0; k0 < 8LL; k0 += 16) {
-      As[ty][tx] = (row < 8LL && k0 + tx < 8LL) ? t0[0LL + (row) * 8LL + (k0 + tx)] : 0.0f;
-      Bs[ty][tx] = (k0 + ty < 8LL && col < 3LL) ? p_w2[0LL + (k0 + ty) * 3LL + (col)] : 0.0f;
+      for (int l = me; l < 1024; l += 256) {  // stage the k-slice of A and of B
+        const int r = l / 16, q = l % 16, qb = l / 64, c = l % 64;
+        As[q][r] = (row0 + r < 8LL && k0 + q < 8LL) ? t0[0LL + (row0 + r) * 8LL + (k0 + q)] : 0.0f;
+        Bs[qb][c] = (k0 + qb < 8LL && col0 + c < 3LL) ? p_w2[0LL + (k0 + qb) * 3LL + (col0 + c)] : 0.0f;
+      }
       __syncthreads();
-      for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
+      for (int q = 0; q < 16; ++q) {
+        float a[4], b[4];
+        for (int i = 0; i < 4; ++i) a[i] = As[q][ty + 16 * i];
+        for (int j = 0; j < 4; ++j) b[j] = Bs[q][tx + 16 * j];
+        for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+      }
       __syncthreads();
     }
-    if (row < 8LL && col < 3LL) {
-      float c = 1.0f * acc;
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) {
+      const long long row = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
+      if (row >= 8LL || col >= 3LL) continue;
+      float c = 1.0f * acc[i][j];
       t1[0LL + row * 3LL + col] = c;
     }
   }
@@ -315,21 +337,32 @@ extern "C" __global__ void k17(const float* t13, const float* t15, const float* 
 
 // k18: matmul 'matmul_N' + expr 'expr_N' (fused: matmul 'matmul_N'; expr 'expr_N')
 extern "C" __global__ void k18(const float* t16, const float* p_w2, const float* t0, float* t17, int* gc_status) {
-  __shared__ float As[16][17];
-  __shared__ float Bs[16][17];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
+  __shared__ float As[16][65];  // As[q][r] = op(A)[row0 + r, k0 + q]
+  __shared__ float Bs[16][65];  // Bs[q][c] = op(B)[k0 + q, col0 + c]
+  const int tx = threadIdx.x, ty = threadIdx.y, me = ty * blockDim.x + tx;
+  const long long row0 = blockIdx.y * 64LL, col0 = blockIdx.x * 64LL;
   for (long long z = blockIdx.z; z < 1LL; z += gridDim.z) {
-    float acc = 0.0f;
+    float acc[4][4];
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
     for (long long k0 = 0; k0 < 3LL; k0 += 16) {
-      As[ty][tx] = (row < 8LL && k0 + tx < 3LL) ? t16[0LL + (row) * 3LL + (k0 + tx)] : 0.0f;
-      Bs[ty][tx] = (k0 + ty < 3LL && col < 8LL) ? p_w2[0LL + (col) * 3LL + (k0 + ty)] : 0.0f;
+      for (int l = me; l < 1024; l += 256) {  // stage the k-slice of A and of B
+        const int r = l / 16, q = l % 16, qb = l / 64, c = l % 64;
+        As[q][r] = (row0 + r < 8LL && k0 + q < 3LL) ? t16[0LL + (row0 + r) * 3LL + (k0 + q)] : 0.0f;
+        Bs[qb][c] = (k0 + qb < 3LL && col0 + c < 8LL) ? p_w2[0LL + (col0 + c) * 3LL + (k0 + qb)] : 0.0f;
+      }
       __syncthreads();
-      for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
+      for (int q = 0; q < 16; ++q) {
+        float a[4], b[4];
+        for (int i = 0; i < 4; ++i) a[i] = As[q][ty + 16 * i];
+        for (int j = 0; j < 4; ++j) b[j] = Bs[q][tx + 16 * j];
+        for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+      }
       __syncthreads();
     }
-    if (row < 8LL && col < 8LL) {
-      float c = 1.0f * acc;
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) {
+      const long long row = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
+      if (row >= 8LL || col >= 8LL) continue;
+      float c = 1.0f * acc[i][j];
       const float v_a1 = t0[((row * 8LL) + col)];
       const float s3 = (v_a1 * v_a1);
       const float s4 = (1.0f - s3);
@@ -342,21 +375,32 @@ extern "C" __global__ void k18(const float* t16, const float* p_w2, const float*
 
 // k19: matmul 'matmul_N' + mul 'mul_N' (fused: matmul 'matmul_N'; mul 'mul_N')
 extern "C" __global__ void k19(const float* t0, const float* t16, float* t18, int* gc_status) {
-  __shared__ float As[16][17];
-  __shared__ float Bs[16][17];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
+  __shared__ float As[16][65];  // As[q][r] = op(A)[row0 + r, k0 + q]
+  __shared__ float Bs[16][65];  // Bs[q][c] = op(B)[k0 + q, col0 + c]
+  const int tx = threadIdx.x, ty = threadIdx.y, me = ty * blockDim.x + tx;
+  const long long row0 = blockIdx.y * 64LL, col0 = blockIdx.x * 64LL;
   for (long long z = blockIdx.z; z < 1LL; z += gridDim.z) {
-    float acc = 0.0f;
+    float acc[4][4];
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
     for (long long k0 = 0; k0 < 8LL; k0 += 16) {
-      As[ty][tx] = (row < 8LL && k0 + tx < 8LL) ? t0[0LL + (k0 + tx) * 8LL + (row)] : 0.0f;
-      Bs[ty][tx] = (k0 + ty < 8LL && col < 3LL) ? t16[0LL + (k0 + ty) * 3LL + (col)] : 0.0f;
+      for (int l = me; l < 1024; l += 256) {  // stage the k-slice of A and of B
+        const int r = l / 16, q = l % 16, qb = l / 64, c = l % 64;
+        As[q][r] = (row0 + r < 8LL && k0 + q < 8LL) ? t0[0LL + (k0 + q) * 8LL + (row0 + r)] : 0.0f;
+        Bs[qb][c] = (k0 + qb < 8LL && col0 + c < 3LL) ? t16[0LL + (k0 + qb) * 3LL + (col0 + c)] : 0.0f;
+      }
       __syncthreads();
-      for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
+      for (int q = 0; q < 16; ++q) {
+        float a[4], b[4];
+        for (int i = 0; i < 4; ++i) a[i] = As[q][ty + 16 * i];
+        for (int j = 0; j < 4; ++j) b[j] = Bs[q][tx + 16 * j];
+        for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+      }
       __syncthreads();
     }
-    if (row < 8LL && col < 3LL) {
-      float c = 1.0f * acc;
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) {
+      const long long row = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
+      if (row >= 8LL || col >= 3LL) continue;
+      float c = 1.0f * acc[i][j];
       const float s2 = (0.10000000149011612f * c);
       c = s2;
       t18[0LL + row * 3LL + col] = c;
@@ -366,21 +410,32 @@ extern "C" __global__ void k19(const float* t0, const float* t16, float* t18, in
 
 // k20: matmul 'matmul_N' + mul 'mul_N' (fused: matmul 'matmul_N'; mul 'mul_N')
 extern "C" __global__ void k20(const float* in_x, const float* t17, float* t19, int* gc_status) {
-  __shared__ float As[16][17];
-  __shared__ float Bs[16][17];
-  const int tx = threadIdx.x, ty = threadIdx.y;
-  const long long row = blockIdx.y * 16LL + ty, col = blockIdx.x * 16LL + tx;
+  __shared__ float As[16][65];  // As[q][r] = op(A)[row0 + r, k0 + q]
+  __shared__ float Bs[16][65];  // Bs[q][c] = op(B)[k0 + q, col0 + c]
+  const int tx = threadIdx.x, ty = threadIdx.y, me = ty * blockDim.x + tx;
+  const long long row0 = blockIdx.y * 64LL, col0 = blockIdx.x * 64LL;
   for (long long z = blockIdx.z; z < 1LL; z += gridDim.z) {
-    float acc = 0.0f;
+    float acc[4][4];
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
     for (long long k0 = 0; k0 < 8LL; k0 += 16) {
-      As[ty][tx] = (row < 4LL && k0 + tx < 8LL) ? in_x[0LL + (k0 + tx) * 4LL + (row)] : 0.0f;
-      Bs[ty][tx] = (k0 + ty < 8LL && col < 8LL) ? t17[0LL + (k0 + ty) * 8LL + (col)] : 0.0f;
+      for (int l = me; l < 1024; l += 256) {  // stage the k-slice of A and of B
+        const int r = l / 16, q = l % 16, qb = l / 64, c = l % 64;
+        As[q][r] = (row0 + r < 4LL && k0 + q < 8LL) ? in_x[0LL + (k0 + q) * 4LL + (row0 + r)] : 0.0f;
+        Bs[qb][c] = (k0 + qb < 8LL && col0 + c < 8LL) ? t17[0LL + (k0 + qb) * 8LL + (col0 + c)] : 0.0f;
+      }
       __syncthreads();
-      for (int q = 0; q < 16; ++q) acc += As[ty][q] * Bs[q][tx];
+      for (int q = 0; q < 16; ++q) {
+        float a[4], b[4];
+        for (int i = 0; i < 4; ++i) a[i] = As[q][ty + 16 * i];
+        for (int j = 0; j < 4; ++j) b[j] = Bs[q][tx + 16 * j];
+        for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+      }
       __syncthreads();
     }
-    if (row < 4LL && col < 8LL) {
-      float c = 1.0f * acc;
+    for (int i = 0; i < 4; ++i) for (int j = 0; j < 4; ++j) {
+      const long long row = row0 + ty + 16 * i, col = col0 + tx + 16 * j;
+      if (row >= 4LL || col >= 8LL) continue;
+      float c = 1.0f * acc[i][j];
       const float s2 = (0.10000000149011612f * c);
       c = s2;
       t19[0LL + row * 8LL + col] = c;
