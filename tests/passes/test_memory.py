@@ -122,8 +122,13 @@ def test_random_graphs_plan_without_overlap_and_agree_with_optimize_0(graph, see
     for a, b in zip(planned(**feeds), plain(**feeds)):
         np.testing.assert_array_equal(a, b)  # the passes keep every operation and its order
     native = gc.compile(outs, optimize=2, backend="llvm")
-    for a, b in zip(native(**feeds), plain(**feeds)):  # sums reassociated: float rounding
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # LLVM's own transcendentals (within 2 ulp of NumPy's) and reassociated sums: float rounding, which a chain of
+    # exponentials amplifies; the tolerance of the backend sweep (tests/backends/test_backends.py)
+    want = plain(**feeds)
+    finite = [np.abs(w[np.isfinite(w)]) for w in want if w.dtype.kind == "f" and np.isfinite(w).any()]
+    scale = max([float(f.max()) for f in finite] + [1.0])
+    for a, b in zip(native(**feeds), want):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
     assert not _overlaps(planned.program)
     report = plan_report(planned.program)
     assert report.planned <= max(1.1 * report.lower_bound, report.lower_bound + 64)
