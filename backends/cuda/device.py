@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from graphc.errors import DeviceError, IndexRangeError
+from graphc.errors import DeviceError, IndexRangeError, NonFiniteError
 
 _lock = threading.Lock()
 _gpu = None
@@ -130,9 +130,14 @@ class DeviceStep:
             driver.call("cuCtxSynchronize")
             code = np.zeros(1, np.int32)
             driver.call("cuMemcpyDtoH", code.ctypes.data, status, 4)
-            if code[0]:
+            if code[0] > 0:
                 kernel, what, lo, hi = checks[int(code[0]) - 1]
                 raise IndexRangeError(f"{program.kernels[kernel].label}: {what} must be in [{lo}, {hi})")
+            if code[0] < 0:  # debug mode: the first kernel that wrote a NaN or an Inf (the LLVM backend's codes)
+                status_code = int(code[0])
+                kernel = program.kernels[(-status_code - 1) // 2]
+                bad = "NaN" if status_code % 2 else "Inf"
+                raise NonFiniteError(f"{bad} first produced by {kernel.label} (shape ({kernel.writes.size},))")
             for host, address in downloads:
                 if host.nbytes:
                     driver.call("cuMemcpyDtoH", host.ctypes.data, address, host.nbytes)

@@ -43,7 +43,7 @@ class CudaFunction:
 
     def __init__(self, program, debug: bool = False):
         self.program, self.debug = program, debug
-        self.printed = printed = print_program(program)
+        self.printed = printed = print_program(program, debug=debug)
         self.source = printed.source
         self.launches = printed.launches
         self.checks = printed.checks

@@ -81,14 +81,30 @@ class Launch:
 class ModulePrinter:
     """The CUDA source of one Program (`source`) and its step as launches in order (`launches`)."""
 
-    def __init__(self, program: Program, prefix: str = "", prelude: bool = True):
-        self.program, self.prefix = program, prefix  # kernel names are prefix + k<number>
+    def __init__(self, program: Program, prefix: str = "", prelude: bool = True, debug: bool = False):
+        self.program, self.prefix, self.debug = program, prefix, debug  # kernel names are prefix + k<number>
         self.checks: list[tuple] = []  # (kernel number, what, lo, hi) per check number - 1
         self.launches: list[Launch] = []
         parts = [PRELUDE] if prelude else []
         for i, k in enumerate(program.kernels):
             parts.append(self.kernel(i, k))
+            if debug and np.dtype(k.writes.dtype).kind == "f" and not k.nonfinite_by_design:
+                parts.append(self.finite_check(i, k.writes))
         self.source = "\n".join(parts)
+
+    def finite_check(self, i: int, buf) -> str:
+        """Debug mode: after kernel i, its output scanned; the first NaN or Inf in launch order is recorded in the
+        status word as -(2i + 1) or -(2i + 2) (the codes the LLVM backend returns), unless an error came first."""
+        name = f"{self.prefix}k{i}_finite"
+        self.launches.append(Launch(name, (_blocks(buf.size),), (BLOCK,), [buf]))
+        return (f"// k{i}: debug check of {buf.name}\n"
+                f'extern "C" __global__ void {name}(const {memory_type(buf.dtype)}* {buf.name}, int* gc_status) {{\n'
+                f"  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < {buf.size}LL;"
+                f" p += (long long)gridDim.x * blockDim.x) {{\n"
+                f"    const {c_type(buf.dtype)} x = {buf.name}[p];\n"
+                f"    if (isnan(x)) atomicCAS(gc_status, 0, {-(2 * i + 1)});\n"
+                f"    else if (isinf(x)) atomicCAS(gc_status, 0, {-(2 * i + 2)});\n"
+                f"  }}\n}}\n")
 
     # -- one kernel ------------------------------------------------------------------
     def kernel(self, i: int, k) -> str:
@@ -387,5 +403,5 @@ def _atomic(where: str, value: str, dtype) -> str:
     return f"atomicAdd(&{where}, {value})"
 
 
-def print_program(program: Program, prefix: str = "", prelude: bool = True) -> ModulePrinter:
-    return ModulePrinter(program, prefix, prelude)
+def print_program(program: Program, prefix: str = "", prelude: bool = True, debug: bool = False) -> ModulePrinter:
+    return ModulePrinter(program, prefix, prelude, debug)

@@ -23,7 +23,7 @@ SHIM = r"""
 #include <cstring>
 #include <thread>
 #include <vector>
-using std::fmod; using std::copysign; using std::floor;
+using std::fmod; using std::copysign; using std::floor; using std::isnan; using std::isinf;
 struct gc_dim3 { unsigned x = 1, y = 1, z = 1; };
 static thread_local gc_dim3 threadIdx, blockIdx;
 static gc_dim3 blockDim, gridDim;
@@ -95,12 +95,12 @@ def launch_entries(printed) -> str:
     return "\n".join(lines)
 
 
-def build_library(programs: dict, folder, units: int = 2) -> ctypes.CDLL:
+def build_library(programs: dict, folder, units: int = 2, debug: bool = False) -> ctypes.CDLL:
     """One shared library holding every program's kernels and step ({prefix: Program}), compiled as `units`
     translation units in parallel."""
     chunks = [[] for _ in range(units)]
     for n, (prefix, program) in enumerate(programs.items()):
-        printed = print_program(program, prefix, prelude=False)
+        printed = print_program(program, prefix, prelude=False, debug=debug)
         chunks[n % units] += [printed.source, launcher(printed, prefix), launch_entries(printed)]
     procs, objects = [], []
     for n, chunk in enumerate(chunks):

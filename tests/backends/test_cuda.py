@@ -204,3 +204,13 @@ def test_nvrtc_compiles_a_training_step_to_ptx_and_caches_it(tmp_path, monkeypat
     assert printed.ptx("sm_90") != ptx and len(list((tmp_path / "cuda").glob("*.ptx"))) == 2
     with pytest.raises(gc.DeviceError, match="NVRTC could not compile"):
         nvrtc.compile_ptx(printed.source + "\nthis is not C++;", "sm_80")
+
+
+@needs_nvcc
+def test_a_debug_mode_step_with_its_finite_checks_compiles(tmp_path):
+    outs, updates, feeds = _mlp_step()
+    fn = gc.compile(outs, updates=updates, backend="cuda", debug=True)
+    with pytest.raises(gc.DeviceError):
+        fn(**feeds)
+    assert fn.source.count("_finite(") >= 5  # one check after every float kernel
+    compile_cuda(fn.source, tmp_path, archs=("sm_80",), spills=False)

@@ -105,3 +105,23 @@ def test_the_device_runtime_trains_like_the_cpu_over_a_driver_that_runs_the_kern
         gpu_fn(**bad)
     device_step.close()
     assert len(fake.memory) == 0
+
+
+def test_debug_mode_on_the_device_names_the_first_kernel_that_wrote_a_nan(tmp_path):
+    from graphc.backends.cuda.device import DeviceStep, Driver, Gpu
+    from tests.backends.cuda_host import FakeDriver
+
+    x = gc.input("x", (4,))
+    y = gc.exp(gc.log(x, name="the_log") * 2.0)
+    fn = gc.compile(y, backend="cuda", debug=True)
+    with pytest.raises(gc.DeviceError):
+        fn(x=np.ones(4, np.float32))
+    spec = fn.backend.last
+    assert "_finite(" in fn.source
+    library = build_library({"": spec.program}, tmp_path, debug=True)
+    spec.run = DeviceStep(spec.fn.printed, b"ptx", Gpu(Driver(FakeDriver(library)))).bind(spec.arena, spec.externals)
+    np.testing.assert_allclose(fn(x=np.full(4, 2.0, np.float32)), np.full(4, 4.0), rtol=1e-6)
+    with pytest.raises(gc.NonFiniteError, match="NaN first produced by log 'the_log'"):
+        fn(x=np.array([1.0, -1.0, 2.0, 3.0], np.float32))
+    with pytest.raises(gc.NonFiniteError, match="Inf first produced by"):
+        fn(x=np.array([1.0, 0.0, 2.0, 3.0], np.float32))
