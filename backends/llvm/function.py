@@ -36,8 +36,7 @@ class LlvmFunction:
         keyed = time.perf_counter()
         self.compiled = target.Compiled(build, key)
         self.build_report = [{"stage": "llvm: cache key (the Program's fingerprint)", "seconds": keyed - started}] + [
-            {"stage": stage, "seconds": seconds, **({"from_cache": True} if "cache" in stage else {})}
-            for stage, seconds in self.compiled.timings]
+            {"stage": stage, "seconds": seconds} for stage, seconds in self.compiled.timings]
         self.checks = [tuple(check) for check in self.compiled.meta["checks"]]
         self._step = self.compiled.function("step", ctypes.c_int32, ctypes.c_void_p)
         self.order = list(program.buffers)  # the calling convention of step's pointer table (codegen's buffer_order)
