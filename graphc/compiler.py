@@ -91,6 +91,13 @@ class CompiledFunction:
             return outs[0]
         return outs
 
+    def to_host(self) -> None:
+        """Bring every parameter and optimiser state this function uses back to its host array (`param.value`).
+        Reading `.value` does so for one; a device backend keeps them in its memory between calls."""
+        for node in self.graph.nodes:
+            if node.op.name == "param":
+                node.attrs["var"].value  # noqa: B018 - reading releases a device's copy
+
     @property
     def source(self) -> str:
         """The generated source of the most recently run shape specialisation (code-generating backends):

@@ -232,6 +232,10 @@ class Specialization:
             for name, b in program.inputs.items()]
         self.staged = [staging for _, _, staging in self.input_slots] if not self.in_place_inputs else []
         self.output_slots = [self.externals[position[id(b)]].reshape(shape) for b, shape in program.outputs]
+        # a backend that keeps parameters in its own memory (`fn.keeps_variables`: CUDA) takes them itself; a host
+        # backend works on the host arrays, so a newer copy held on a device comes back first
+        self.variables = [] if getattr(self.fn, "keeps_variables", False) else [
+            b.var for b in program.externals if b.role in ("param", "state")]
         self.lock = threading.Lock()
 
     @property
@@ -241,6 +245,9 @@ class Specialization:
     def __call__(self, arrays: dict) -> list:
         """Run once: `arrays` maps each input (its node, as bind_inputs gives them) to a validated array."""
         with self.lock:
+            for var in self.variables:
+                if var.holder is not None:
+                    var.holder.release(var)
             if self.in_place_inputs:
                 self.run(*[_c_contiguous(arrays[key], dtype) for key, dtype, _ in self.input_slots])
             else:

@@ -41,6 +41,8 @@ def unavailable() -> str | None:
 class CudaFunction:
     """One Program's CUDA source and launches; calling it needs a device (see `unavailable`)."""
 
+    keeps_variables = True  # parameters and optimiser state stay in device memory between calls (device.DeviceStep)
+
     def __init__(self, program, debug: bool = False):
         self.program, self.debug = program, debug
         self.printed = printed = print_program(program, debug=debug)
@@ -90,6 +92,12 @@ class CudaBackend:
 
     @staticmethod
     def describe() -> str:
-        """One line for `graphc info`."""
+        """One line for `graphc info`: the device, its compute capability, the driver and NVRTC, or why none."""
         why = unavailable()
-        return "prints CUDA C++ source (fn.source); " + (f"cannot run here: {why}" if why else "runs on this GPU")
+        if why:
+            return f"prints CUDA C++ source (fn.source); cannot run here: {why}"
+        gpu = device.gpu()
+        version = int(gpu.driver.call("cuDriverGetVersion"))
+        return (f"runs on {gpu.name} (compute capability {gpu.arch.removeprefix('sm_')[:-1]}.{gpu.arch[-1]}), "
+                f"driver for CUDA {version // 1000}.{version % 1000 // 10}, NVRTC {nvrtc.version()}; "
+                f"PTX cache {nvrtc.STORE.info()['directory']}")

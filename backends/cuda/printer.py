@@ -4,7 +4,9 @@ A Loop's parallel points map to a grid-stride loop (any size on any grid); each 
 point's loads, body and store, and, for a reduction whose store does not move along its reduction
 axes, combines the reduction's points itself, in order, in a register. A combine whose reduction
 axes collide on the store (a scatter, a fold) adds with atomics where the combine is `add` (its order
-then varies: float rounding, within the documented tolerance), else runs as one thread in order. A
+then varies: float rounding, within the documented tolerance), else runs as one thread in order. A long
+reduction into few elements takes a block per element (its threads' partial results combined by warp
+shuffles, a tree within each warp, then over the warps; add, max and min only). A
 Gemm is a shared-memory tiled product, a 64 × 64 tile of C per block (4 × 4 elements per thread, in
 registers), the batch on the grid's z axis, with its epilogue applied to each element of C. Views, chains, gathers and windows are index
 arithmetic through the Program's own `flat_index` (`CIndex`), never copies. A failed range check
@@ -26,6 +28,7 @@ TILE = 16     # a Gemm block is TILE × TILE threads, and takes k in slices of T
 REG = 4       # each thread holds a REG × REG block of C in registers
 BLOCK_TILE = TILE * REG  # so a block computes a 64 × 64 tile of C
 MAX_BLOCKS = 65535
+WARPS = BLOCK // 32  # a block reduction combines within each warp by shuffles, then over the warps
 REDUCE_BLOCK_TERMS = 1024  # a reduction of at least this many terms per element gets a block per element
 
 
@@ -191,7 +194,8 @@ class ModulePrinter:
     @staticmethod
     def block_reduction(k) -> bool:
         """A long reduction into few elements (a loss, a bias gradient over a large batch): one block per element,
-        its threads striding over the terms and combining them in a shared-memory tree. Only where the combine
+        its threads striding over the terms, then combining their results by warp shuffles (a tree within each
+        warp, then one over the warps' results). Only where the combine
         does not depend on the order (add, declared reassociable; max and min) and no range check could stop
         some of a block's threads before its barriers."""
         if k.combine not in ("add", "max", "min") or k.checks or not isinstance(k.store, View):
@@ -211,24 +215,27 @@ class ModulePrinter:
         t = c_type(dtype)
         points = math.prod(k.domain[a] for a in parallel)
         terms = math.prod(k.domain[a] for a in reduce)
-        lines = [f"  __shared__ {t} partial[{BLOCK}];",
+        lines = [f"  __shared__ {t} partial[{WARPS}];  // one result per warp",
                  f"  for (long long p = blockIdx.x; p < {points}LL; p += gridDim.x) {{"]
         lines += _unravel("p", parallel, k.domain, "    ")
         lines += [f"    {t} acc = {literal(k.init, dtype)};",
                   f"    for (long long r = threadIdx.x; r < {terms}LL; r += blockDim.x) {{"]
         lines += _unravel("r", reduce, k.domain, "      ")
         lines += self.point(i, k, "      ", accumulate="register")
-        combine = expression(k.combine, ["partial[threadIdx.x]", "partial[threadIdx.x + s]"], [dtype, dtype], dtype)
+        # shuffles move 32-bit or 64-bit values: a narrower integer travels as an int
+        wide = t if np.dtype(dtype).itemsize >= 4 else "int"
+        other = f"({t})__shfl_down_sync(0xffffffffu, ({wide})acc, s)"
+        combine = expression(k.combine, ["acc", other], [dtype, dtype], dtype)
         where = f"{k.store.buffer.name}[{text(k.store.flat_index(self.index(k, zero_reduce=True)))}]"
+        warp_tree = f"for (int s = 16; s > 0; s >>= 1) acc = {combine};"
         lines += ["    }",
-                  "    partial[threadIdx.x] = acc;",
+                  f"    {warp_tree}  // a tree within each warp",
+                  "    if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = acc;",
                   "    __syncthreads();",
-                  "    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {  // a tree over the block's partial results",
-                  f"      if (threadIdx.x < s) partial[threadIdx.x] = {combine};",
-                  "      __syncthreads();",
-                  "    }",
+                  f"    acc = threadIdx.x < {WARPS} ? partial[threadIdx.x] : {literal(k.init, dtype)};",
+                  f"    {warp_tree}  // then over the warps' results (every warp runs it; thread 0's is kept)",
                   f"    if (threadIdx.x == 0) {where} = "
-                  f"{self.to_memory(expression(k.combine, [where, 'partial[0]'], [dtype, dtype], dtype), dtype)};",
+                  f"{self.to_memory(expression(k.combine, [where, 'acc'], [dtype, dtype], dtype), dtype)};",
                   "    __syncthreads();",
                   "  }"]
         return "\n".join(lines) + "\n", points

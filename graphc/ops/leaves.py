@@ -43,37 +43,55 @@ class ConstValue:
 
 
 class Variable:
-    """The storage behind a parameter or a piece of optimiser state: a NumPy array updated in place."""
+    """The storage behind a parameter or a piece of optimiser state: a NumPy array updated in place.
+
+    A device backend may keep the newest copy in its own memory between steps (`holder`: an object with
+    `release(var)`, which copies it back into the host array and sets `holder` to None). Reading `value`
+    brings it back first, and hands the host array out as the current one: the device takes it again
+    before its next step, so a change made through it is always seen. Host backends release a holder
+    before they run (runtime.Specialization)."""
 
     def __init__(self, name: str, value: np.ndarray, trainable: bool = True, role: str = "param"):
         self.name, self.trainable, self.role = name, trainable, role
-        self.value = np.array(value, copy=True)
+        self._value = np.array(value, copy=True)
+        self.holder = None
+
+    @property
+    def value(self) -> np.ndarray:
+        holder = self.holder
+        if holder is not None:
+            holder.release(self)
+        return self._value
+
+    @value.setter
+    def value(self, array):
+        self.assign(array)
 
     @property
     def shape(self):
-        return self.value.shape
+        return self._value.shape
 
     @property
     def dtype(self):
-        return self.value.dtype
+        return self._value.dtype
 
     def assign(self, array):
         """Replace the contents in place (same shape and dtype), keeping the array object."""
         a = np.asarray(array)
-        if a.shape != self.value.shape:
-            raise ShapeError(f"parameter {self.name!r}: cannot assign shape {a.shape} to shape {self.value.shape}")
-        if not np.can_cast(a.dtype, self.value.dtype, casting="same_kind"):
-            raise DTypeError(f"parameter {self.name!r}: cannot assign {a.dtype} to {self.value.dtype}")
-        self.value[...] = a
+        if a.shape != self.shape:
+            raise ShapeError(f"parameter {self.name!r}: cannot assign shape {a.shape} to shape {self.shape}")
+        if not np.can_cast(a.dtype, self.dtype, casting="same_kind"):
+            raise DTypeError(f"parameter {self.name!r}: cannot assign {a.dtype} to {self.dtype}")
+        self.value[...] = a  # through `value`: a device copy is released, so the next step takes this one
 
     def stable_key(self) -> str:
-        return f"var({self.name!r},{self.value.dtype.str},{self.value.shape},{self.role})"
+        return f"var({self.name!r},{self.dtype.str},{self.shape},{self.role})"
 
     def graph_label(self) -> str:
         return self.name
 
     def __repr__(self):
-        return f"Variable({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+        return f"Variable({self.name!r}, shape={self.shape}, dtype={self.dtype})"
 
 
 class Input(Op):

@@ -33,6 +33,18 @@ static std::barrier<>* gc_block_barrier = nullptr;
 #define __forceinline__ inline
 #define __shared__ static
 static inline void __syncthreads() { if (gc_block_barrier) gc_block_barrier->arrive_and_wait(); }
+// a warp shuffle: every thread of the block calls it (the printer's block reductions do), so a block-wide
+// barrier around an exchange through a shared table emulates it
+template <typename T> static inline T __shfl_down_sync(unsigned, T v, unsigned delta) {
+  static T slots[1024];
+  unsigned me = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  unsigned size = blockDim.x * blockDim.y * blockDim.z;
+  slots[me] = v;
+  __syncthreads();
+  T r = ((me & 31) + delta < 32 && me + delta < size) ? slots[me + delta] : v;
+  __syncthreads();
+  return r;
+}
 template <typename T> static inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
 static inline int atomicCAS(int* p, int expected, int value) { int old = *p; if (old == expected) *p = value; return old; }
 static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
@@ -171,8 +183,16 @@ class FakeDriver:
         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = "major"
         CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = "minor"
 
+    class CUstream_flags:
+        CU_STREAM_NON_BLOCKING = 1
+
+    class CUstreamCaptureMode:
+        CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1
+
     def __init__(self, library):
-        self.library, self.memory, self.calls = library, {}, []
+        self.library, self.memory, self.calls, self.copies = library, {}, [], []
+        self.capturing = None  # the work recorded while a stream is captured: a graph is its list, replayed in order
+        self.handles = set()   # streams, graphs and executable graphs not destroyed yet
 
     def _ok(self, *values):
         return (0, *values)
@@ -192,6 +212,9 @@ class FakeDriver:
     def cuDeviceGetAttribute(self, attribute, device):
         return self._ok(8 if attribute == "major" else 0)
 
+    def cuDriverGetVersion(self):
+        return self._ok(13000)
+
     def cuDeviceGetName(self, size, device):
         return self._ok(b"host emulation\0")
 
@@ -204,16 +227,72 @@ class FakeDriver:
         self.memory.pop(int(address), None)
         return self._ok()
 
+    def _device(self, address, nbytes):
+        base = max((a for a in self.memory if a <= int(address)), default=None)
+        assert base is not None and int(address) + nbytes <= base + self.memory[base].nbytes, "outside device memory"
+
     def cuMemcpyHtoD(self, dst, src, nbytes):
+        self._device(dst, nbytes)
+        self.copies.append(("up", nbytes))
         ctypes.memmove(int(dst), int(src), nbytes)
         return self._ok()
 
     def cuMemcpyDtoH(self, dst, src, nbytes):
+        self._device(src, nbytes)
+        self.copies.append(("down", nbytes))
         ctypes.memmove(int(dst), int(src), nbytes)
         return self._ok()
 
-    def cuMemsetD32(self, address, value, count):
-        ctypes.memset(int(address), 0, 4 * count) if value == 0 else None
+    def cuMemcpyHtoDAsync(self, dst, src, nbytes, stream):
+        assert self.capturing is None, "a copy from pageable host memory is not captured"
+        return self.cuMemcpyHtoD(dst, src, nbytes)
+
+    def cuMemcpyDtoHAsync(self, dst, src, nbytes, stream):
+        assert self.capturing is None
+        return self.cuMemcpyDtoH(dst, src, nbytes)
+
+    def cuMemsetD32Async(self, address, value, count, stream):
+        self._device(address, 4 * count)
+        work = lambda: ctypes.memset(int(address), 0, 4 * count) if value == 0 else None  # noqa: E731
+        self.capturing.append(work) if self.capturing is not None else work()
+        return self._ok()
+
+    def cuStreamCreate(self, flags):
+        self.handles.add("stream")
+        return self._ok("stream")
+
+    def cuStreamDestroy(self, stream):
+        self.handles.discard(stream)
+        return self._ok()
+
+    def cuStreamBeginCapture(self, stream, mode):
+        self.capturing = []
+        return self._ok()
+
+    def cuStreamEndCapture(self, stream):
+        graph, self.capturing = tuple(self.capturing), None
+        self.handles.add(graph)
+        return self._ok(graph)
+
+    def cuGraphInstantiate(self, graph, flags):
+        executable = ("exec", graph)
+        self.handles.add(executable)
+        return self._ok(executable)
+
+    def cuGraphLaunch(self, executable, stream):
+        for work in executable[1]:
+            work()
+        return self._ok()
+
+    def cuGraphExecDestroy(self, executable):
+        self.handles.discard(executable)
+        return self._ok()
+
+    def cuGraphDestroy(self, graph):
+        self.handles.discard(graph)
+        return self._ok()
+
+    def cuStreamSynchronize(self, stream):
         return self._ok()
 
     def cuModuleLoadData(self, image):
@@ -226,8 +305,10 @@ class FakeDriver:
         return self._ok(entry)
 
     def cuLaunchKernel(self, function, gx, gy, gz, bx, by, bz, shared, stream, params, extra):
-        self.calls.append((gx, gy, gz, bx, by, bz))
-        function(params)
+        def work():
+            self.calls.append((gx, gy, gz, bx, by, bz))
+            function(params)
+        self.capturing.append(work) if self.capturing is not None else work()
         return self._ok()
 
     def cuCtxSynchronize(self):

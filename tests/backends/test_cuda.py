@@ -215,3 +215,18 @@ def test_a_debug_mode_step_with_its_finite_checks_compiles(tmp_path):
         fn(**feeds)
     assert fn.source.count("_finite(") >= 5  # one check after every float kernel
     compile_cuda(fn.source, tmp_path, archs=("sm_80",), spills=False)
+
+
+@needs_nvcc
+def test_block_reductions_by_warp_shuffles_compile_for_every_dtype(tmp_path):
+    """A long reduction of each supported dtype prints code nvcc accepts."""
+    outs, feeds = [], {}
+    for n, dtype in enumerate([np.float32, np.float64, np.int32, np.int64]):
+        x = gc.input(f"x{n}", (2, 3000), dtype)
+        outs += [gc.max(x, axis=1), gc.min(x), gc.sum(x, axis=1)]
+        feeds[f"x{n}"] = np.ones((2, 3000), dtype)
+    fn = gc.compile(outs, backend="cuda")
+    with pytest.raises(gc.DeviceError):
+        fn(**feeds)
+    assert fn.source.count("__shfl_down_sync") >= 2 * len(outs)
+    compile_cuda(fn.source, tmp_path, spills=False)

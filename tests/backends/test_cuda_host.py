@@ -59,7 +59,7 @@ def test_long_reductions_take_a_block_per_element_and_agree(tmp_path):
     outs = [gc.sum(gc.exp(a), axis=1), gc.mean(a), gc.max(b, axis=0), gc.min(b), gc.sum(c, axis=1)]
     feeds = dict(a=x32, b=x64, c=ints)
     fn = _printed(outs, feeds)
-    assert fn.source.count("partial[threadIdx.x] = acc;") >= 4  # the block path
+    assert fn.source.count("partial[threadIdx.x >> 5] = acc;") >= 4  # the block path, by warp shuffles
     library = build_library({"r_": fn.backend.last.program}, tmp_path)
     spec = fn.backend.last
     spec.run = HostStep(library, "r_", spec.program).bind(spec.arena, spec.externals)
@@ -68,60 +68,3 @@ def test_long_reductions_take_a_block_per_element_and_agree(tmp_path):
             ints.sum(axis=1)]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5)
-
-
-def test_the_device_runtime_trains_like_the_cpu_over_a_driver_that_runs_the_kernels_on_the_host(tmp_path):
-    """graphc.backends.cuda.device end to end (uploads, launches with their kernelParams, the status word,
-    downloads of outputs and updated parameters) over FakeDriver, whose launches run the host-compiled kernels."""
-    from graphc.backends.cuda.device import DeviceStep, Driver, Gpu
-    from tests.backends.cuda_host import FakeDriver
-
-    def step(backend):
-        rng = np.random.default_rng(0)
-        x, y = gc.input("x", (None, 6)), gc.input("y", (None,), gc.int64)
-        w1 = gc.param("w1", rng.normal(size=(6, 20)).astype(np.float32))
-        w2 = gc.param("w2", rng.normal(size=(20, 3)).astype(np.float32))
-        loss = gc.losses.cross_entropy(gc.tanh(x @ w1) @ w2, y)
-        g1, g2 = gc.grad(loss, [w1, w2])
-        fn = gc.compile(loss, updates={w1: w1 - 0.1 * g1, w2: w2 - 0.1 * g2}, backend=backend)
-        return fn, (w1, w2)
-    data = dict(x=np.random.default_rng(1).normal(size=(17, 6)).astype(np.float32), y=np.arange(17) % 3)
-    cpu, cpu_params = step("llvm")
-    gpu_fn, gpu_params = step("cuda")
-    with pytest.raises(gc.DeviceError):
-        gpu_fn(**data)
-    spec = gpu_fn.backend.last
-    library = build_library({"": spec.program}, tmp_path)
-    fake = FakeDriver(library)
-    device_step = DeviceStep(spec.fn.printed, b"ptx", Gpu(Driver(fake)))
-    spec.run = device_step.bind(spec.arena, spec.externals)
-    for _ in range(4):
-        np.testing.assert_allclose(gpu_fn(**data), cpu(**data), rtol=2e-5)
-    for a, b in zip(gpu_params, cpu_params):
-        np.testing.assert_allclose(a.value, b.value, rtol=1e-4, atol=1e-6)
-    assert len(fake.calls) == 4 * len(spec.fn.printed.launches)
-    bad = dict(data, y=np.full(17, 7))  # labels out of range: the device's status word names the check
-    with pytest.raises(gc.IndexRangeError, match=r"must be in \[0, 3\)"):
-        gpu_fn(**bad)
-    device_step.close()
-    assert len(fake.memory) == 0
-
-
-def test_debug_mode_on_the_device_names_the_first_kernel_that_wrote_a_nan(tmp_path):
-    from graphc.backends.cuda.device import DeviceStep, Driver, Gpu
-    from tests.backends.cuda_host import FakeDriver
-
-    x = gc.input("x", (4,))
-    y = gc.exp(gc.log(x, name="the_log") * 2.0)
-    fn = gc.compile(y, backend="cuda", debug=True)
-    with pytest.raises(gc.DeviceError):
-        fn(x=np.ones(4, np.float32))
-    spec = fn.backend.last
-    assert "_finite(" in fn.source
-    library = build_library({"": spec.program}, tmp_path, debug=True)
-    spec.run = DeviceStep(spec.fn.printed, b"ptx", Gpu(Driver(FakeDriver(library)))).bind(spec.arena, spec.externals)
-    np.testing.assert_allclose(fn(x=np.full(4, 2.0, np.float32)), np.full(4, 4.0), rtol=1e-6)
-    with pytest.raises(gc.NonFiniteError, match="NaN first produced by log 'the_log'"):
-        fn(x=np.array([1.0, -1.0, 2.0, 3.0], np.float32))
-    with pytest.raises(gc.NonFiniteError, match="Inf first produced by"):
-        fn(x=np.array([1.0, 0.0, 2.0, 3.0], np.float32))
