@@ -56,7 +56,8 @@ class Spelling:
         self.b, self.module, self.vmath = builder, module, vmath
 
     def intrinsic(self, name: str, t: ir.Type, args):
-        return self.b.call(self.module.declare_intrinsic(name, [t]), args)
+        # the function type given: llvmlite guesses one operand for an intrinsic it does not know (llvm.copysign)
+        return self.b.call(self.module.declare_intrinsic(name, [t], ir.FunctionType(t, [a.type for a in args])), args)
 
     def emit(self, op: str, args: list, dts: list, out) -> ir.Value:
         b = self.b

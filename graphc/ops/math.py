@@ -84,6 +84,22 @@ softplus = _unary("softplus", lambda x: log(1 + exp(x)), derivative=lambda x, y:
 step = _unary("step", lambda x: Heaviside(x, 0), derivative=lambda x, y: 0,
               numpy=lambda x: (x > 0).astype(x.dtype if x.dtype.kind == "f" else dtypes.DEFAULT_FLOAT))
 erf_ = _unary("erf", lambda x: erf(x), numpy=lambda x: scipy.special.erf(x).astype(x.dtype))
+tan = _unary("tan", lambda x: sympy.tan(x), numpy=np.tan)
+# rounding: piecewise constant, so the derivative is 0 (as in every major framework)
+floor = _unary("floor", lambda x: sympy.floor(x), SAME, derivative=lambda x, y: 0, numpy=np.floor)
+ceil = _unary("ceil", lambda x: sympy.ceiling(x), SAME, derivative=lambda x, y: 0, numpy=np.ceil)
+
+
+def _round_half_even(x):
+    """Round to the nearest integer, ties to even (NumPy's and ONNX's rounding): x - floor(x) is exact, so the
+    tie test is too, for every float."""
+    down = sympy.floor(x)
+    fraction = x - down
+    up = sympy.Or(fraction > sympy.S.Half, sympy.And(sympy.Eq(fraction, sympy.S.Half), sympy.Eq(sympy.Mod(down, 2), 1)))
+    return Piecewise((down + 1, up), (down, True))
+
+
+round_ = _unary("round", _round_half_even, SAME, derivative=lambda x, y: 0, numpy=np.round)
 
 # -- binary (NumPy broadcasting) -------------------------------------------------------
 add = _binary("add", lambda a, b: a + b, numpy=np.add)
@@ -120,6 +136,11 @@ class _Pow(Elementwise):
 _NEGATIVE_EXPONENT = "integer exponents (an integer to a negative power is not an integer: cast the base to float)"
 _MAX_EXPONENT = 2 ** 63 - 1
 pow = register(_Pow("pow", 2, lambda a, b: a ** b, derivative=lambda a, b, y: (b * a ** (b - 1), y * log(a)), numpy=np.power))
+# the remainder of floor division (the divisor's sign, np.mod, Python's %) and of truncated division (the
+# dividend's sign, np.fmod, C's %): d/da = 1, d/db = -(a - r)/b, the quotient
+mod = _binary("mod", lambda a, b: sympy.Mod(a, b), derivative=lambda a, b, y: (1, -sympy.floor(a / b)), numpy=np.mod)
+fmod = _binary("fmod", lambda a, b: sympy.sign(a) * sympy.Mod(Abs(a), Abs(b)),
+               derivative=lambda a, b, y: (1, -(a - y) / b), numpy=np.fmod)
 # max/min ties split the gradient evenly (Heaviside(0) = 1/2), like the reductions
 maximum = _binary("maximum", lambda a, b: Max(a, b), derivative=lambda a, b, y: (Heaviside(a - b, sympy.S.Half), Heaviside(b - a, sympy.S.Half)), numpy=np.maximum)
 minimum = _binary("minimum", lambda a, b: Min(a, b), derivative=lambda a, b, y: (Heaviside(b - a, sympy.S.Half), Heaviside(a - b, sympy.S.Half)), numpy=np.minimum)

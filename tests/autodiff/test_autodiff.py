@@ -505,6 +505,7 @@ def _stated_ops():
 # step' = 0). They agree everywhere except at the kink, so they are compared numerically at random
 # points away from it instead of symbolically.
 KINKED = {"relu", "sign", "step"}
+PIECEWISE_CONSTANT = {"floor", "ceil", "round"}  # sympy cannot differentiate them; their stated derivative is 0
 ATTRS = {"leaky_relu": {"alpha": 0.3}, "elu": {"alpha": 1.7}}
 
 
@@ -513,7 +514,10 @@ def test_every_stated_derivative_is_checked():
     assert {"sigmoid", "tanh", "exp", "softplus", "div", "pow", "maximum"} <= set(_stated_ops())
 
 
-@pytest.mark.parametrize("name", sorted(set(_stated_ops()) - KINKED))
+KINKED_BINARY = {"mod", "fmod"}  # sympy leaves Mod's derivative unevaluated: checked by finite differences below
+
+
+@pytest.mark.parametrize("name", sorted(set(_stated_ops()) - KINKED - KINKED_BINARY - PIECEWISE_CONSTANT))
 def test_stated_derivative_equals_sympy_diff(name):
     op = _stated_ops()[name]
     attrs = ATTRS.get(name, {})
@@ -543,6 +547,29 @@ def test_stated_derivative_matches_away_from_the_kink(name):
     np.testing.assert_allclose(stated_v, exact_v)
     # the convention at the kink itself
     assert float(stated(np.array([0.0]))[0]) == 0.0
+
+
+def test_rounding_ops_state_a_zero_derivative():
+    for name in PIECEWISE_CONSTANT:
+        assert _stated_ops()[name].derivatives() == (0,), name
+
+
+@pytest.mark.parametrize("name", sorted(KINKED_BINARY))
+def test_the_stated_derivatives_of_remainders_match_finite_differences_away_from_their_jumps(name):
+    op, fn = _stated_ops()[name], getattr(np, name)
+    f = op.formula()
+    a, b = scalar.arg_symbols(2)
+    rng = np.random.default_rng(2)
+    av, bv = rng.uniform(-5, 5, 200), rng.choice([-1, 1], 200) * rng.uniform(0.5, 2, 200)
+    keep = (np.abs(fn(av, bv)) > 1e-3) & (np.abs(np.abs(fn(av, bv)) - np.abs(bv)) > 1e-3)
+    av, bv = av[keep], bv[keep]
+    f64 = np.dtype(np.float64)
+    for n, d in enumerate(op.derivatives()):
+        stated = scalar_ops.evaluate_formula(d.subs(scalar.Y, f), (a, b), (av, bv), f64, f64)
+        h = 1e-6
+        step = (h, 0) if n == 0 else (0, h)
+        numeric = (fn(av + step[0], bv + step[1]) - fn(av - step[0], bv - step[1])) / (2 * h)
+        np.testing.assert_allclose(stated, numeric, atol=1e-5)
 
 
 def test_elementwise_derivatives_not_stated_come_from_sympy_diff():

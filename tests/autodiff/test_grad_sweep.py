@@ -51,6 +51,12 @@ def away(*shape, margin=0.1):
     return r.choice([-1.0, 1.0], size=shape) * r.uniform(margin, 2.0, size=shape)
 
 
+def between_integers(*shape):
+    """Values whose fractional part is in [0.1, 0.4] (away from the jumps of floor, ceil and round)."""
+    r = rng()
+    return r.integers(-3, 3, size=shape) + r.uniform(0.1, 0.4, size=shape)
+
+
 def distinct(*shape, gap=0.05):
     """Values pairwise at least `gap` apart (no ties for max/min/max-pool), in random order."""
     n = int(np.prod(shape, dtype=np.int64))
@@ -90,8 +96,10 @@ UNARY_DOMAIN = {
     "expm1": normal, "sqrt": positive, "rsqrt": positive, "square": normal, "reciprocal": positive,
     "sin": normal, "cos": normal, "tanh": normal, "sigmoid": normal, "relu": away, "leaky_relu": away,
     "elu": away, "gelu": normal, "gelu_tanh": normal, "softplus": normal, "step": away, "erf": normal,
+    "tan": lambda *s: positive(*s, lo=-1.0, hi=1.0), "floor": between_integers, "ceil": between_integers,
+    "round": between_integers,
 }
-ZERO_DERIVATIVE = {"sign", "step"}
+ZERO_DERIVATIVE = {"sign", "step", "floor", "ceil", "round"}
 
 for _name, _dom in UNARY_DOMAIN.items():
     for _shape in [(), (5,), (2, 3, 4)]:
@@ -107,6 +115,7 @@ prim("elu", "alpha1.7", lambda op, x: wsum(op(x, alpha=1.7)), away(4, 5))
 BINARY_DOMAIN = {
     "add": (normal, normal), "sub": (normal, normal), "mul": (normal, normal),
     "div": (normal, lambda *s: away(*s, margin=0.5)), "pow": (positive, normal),
+    "mod": (normal, positive), "fmod": (lambda *s: 4 * normal(*s), positive),
 }
 BROADCAST = [((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((2, 1, 4), (3, 1)), ((), (3,)), ((3, 1), ())]
 

@@ -197,6 +197,10 @@ UNARY = {  # name: (dsl function, oracle in float64, (lo, hi) domain, same-dtype
     "softplus": (gc.softplus, lambda a: np.log(1.0 + np.exp(a)), (-5, 5), False),
     "step": (gc.step, lambda a: (a > 0).astype(np.float64), (-3, 3), False),
     "erf": (gc.erf, _erf, (-2, 2), False),
+    "tan": (gc.tan, np.tan, (-1.2, 1.2), False),
+    "floor": (gc.floor, np.floor, (-3, 3), True),
+    "ceil": (gc.ceil, np.ceil, (-3, 3), True),
+    "round": (gc.round, np.round, (-3, 3), True),
 }
 
 
@@ -280,6 +284,8 @@ BINARY = {  # name: (dsl function, oracle, a domain, b domain, result: same|floa
     "le": (gc.le, lambda a, b: a <= b, (-2, 2), (-2, 2), "bool"),
     "gt": (gc.gt, lambda a, b: a > b, (-2, 2), (-2, 2), "bool"),
     "ge": (gc.ge, lambda a, b: a >= b, (-2, 2), (-2, 2), "bool"),
+    "mod": (gc.mod, np.mod, (-5, 5), (1, 4), "same"),
+    "fmod": (gc.fmod, np.fmod, (-5, 5), (1, 4), "same"),
 }
 
 
