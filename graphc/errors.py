@@ -50,3 +50,8 @@ class RenderError(GraphcError, RuntimeError):
 class DeviceError(GraphcError, RuntimeError):
     """A backend's device is missing or failed: no GPU, no driver, a missing optional extra (the message says
     what is missing and how to get it)."""
+
+
+class OnnxError(GraphcError, ValueError):
+    """An ONNX model graphc cannot read or import: a malformed file, unsafe external data, an unsupported op,
+    attribute or dtype (the message names the file, the node and its op type, and what is missing)."""

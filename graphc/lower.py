@@ -16,7 +16,6 @@ import numpy as np
 from . import dtypes, scalar_ops, shapes
 from .ir import Graph, Node, identifier, interpret
 from .program import Buffer, Chain, Gather, Gemm, Load, Loop, Operand, Program, View
-from .errors import ShapeError
 from .shapes import concretize
 from .scalar_ops import Builder
 
@@ -141,8 +140,6 @@ class LoweringContext:
         """combine-reduce `x` over `axes` into a fresh buffer of x's shape with those axes at 1.
 
         body(builder, loaded x) -> value, default the element itself (cast to `dtype`)."""
-        if combine in ("max", "min") and any(x.shape[a] == 0 for a in axes):
-            raise ShapeError(f"{self.label}: {combine} over an empty axis (shape {x.shape}, axes {tuple(axes)}) has no value")
         kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
         out = self.buffer(kept, dtype)
         b = Builder()

@@ -396,3 +396,17 @@ def evaluate_formula(expr, symbols, arrays, compute, result):
     out = evaluate(body, {f"a{i}": a for i, a in enumerate(arrays)})
     shape = np.broadcast_shapes(*(a.shape for a in arrays)) if arrays else ()
     return np.broadcast_to(np.asarray(out, dtype=result), shape)
+
+
+def combine_identity(combine: str, dtype):
+    """What a reduction over no elements gives (ONNX's definition): 0 for add, 1 for mul, the lowest value for
+    max (-inf for floats), the highest for min (+inf): the value every backend starts its accumulator from."""
+    dtype = np.dtype(dtype)
+    if combine in ("max", "min"):
+        if dtype.kind == "f":
+            return -np.inf if combine == "max" else np.inf
+        if dtype.kind == "b":
+            return combine == "min"
+        info = np.iinfo(dtype)
+        return int(info.min if combine == "max" else info.max)
+    return 1 if combine == "mul" else 0

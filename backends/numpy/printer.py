@@ -11,6 +11,7 @@ import itertools
 
 import numpy as np
 
+from graphc.scalar_ops import combine_identity
 from graphc.program import Chain, Gather, Gemm, Loop, Program, View, injective as _injective
 
 from .spelling import BodyPrinter, number
@@ -252,7 +253,12 @@ class ModulePrinter:
             ufunc = _REDUCE[k.combine]
             out = [f"{ufunc}({terms[0]}, {terms[1]}, out={kept})"] + [f"{ufunc}({kept}, {t}, out={kept})" for t in terms[2:]]
             return lines + pre + out
-        return lines + pre + [f"{_REDUCE[k.combine]}.reduce({value}, axis={reduced}, keepdims=True, out={kept})"]
+        # over an empty axis max and min have no identity in NumPy: the combine's own (graphc.ops.reduce.identity)
+        empty = ""
+        if any(k.domain[a] == 0 for a in reduced) and k.combine in ("max", "min"):
+            start = combine_identity(k.combine, k.store.buffer.dtype)
+            empty = f", initial={start!r}" if not isinstance(start, float) else f", initial=float('{start}')"
+        return lines + pre + [f"{_REDUCE[k.combine]}.reduce({value}, axis={reduced}, keepdims=True, out={kept}{empty})"]
 
     def one_hot_scatter(self, k: Loop, raw: str | None, value: str) -> list[str] | None:
         """A scatter-add of rows into a small float table as one product: onehot(index)ᵀ @ rows. np.add.at is

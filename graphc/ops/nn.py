@@ -9,15 +9,15 @@ the arg-max and how a shared kernel's gradient sums over positions.
 from __future__ import annotations
 
 import itertools
-import operator
+import math
 
 import numpy as np
 
 from .. import dtypes, shapes
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, DTypeError, ShapeError
 from ..ir import Node
 from .linalg import matmul
-from .math import add, div, exp_ as exp, log_ as log, stop_gradient, sub
+from .math import add, div, exp_ as exp, log_ as log, mul, stop_gradient, sub
 from .movement import pad, reshape, transpose
 from .reduce import max as reduce_max, mean as reduce_mean, sum as reduce_sum
 from .registry import Op, as_node, composite, current_scope, register, scope
@@ -294,6 +294,72 @@ def avg_pool(x, kernel_size, stride=None, padding=0, name=None, op="avg_pool"):
     """Average pooling; padded positions count as zeros (count_include_pad, as in PyTorch's default)."""
     return _pool(x, kernel_size, stride, padding, lambda c, ax: reduce_mean(c, ax, name=name), 0.0, name or "avg_pool",
                  label=_label(op, name))
+
+
+def pool(x, kind: str, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+         count_include_pad: bool = True, name=None):
+    """Max or average pooling over N-d windows with every option of ONNX and PyTorch: padding as ints,
+    (before, after) pairs, 'valid' or 'same'; dilation; ceil_mode (a last, partial window where one
+    starts inside the input or its left padding); count_include_pad=False (the average divides by the
+    window's elements inside the input). A partial window's divisor never counts the ceil_mode extension."""
+    x = as_node(x)
+    if kind not in ("max", "avg"):
+        raise ArgumentError(f"pool: kind must be 'max' or 'avg', got {kind!r}")
+    nd = x.ndim - 2
+    label = _label(f"{kind}_pool", name)
+    if nd < 1:
+        raise ShapeError(f"{label}: input {shapes.fmt_shape(x.shape)} must have rank >= 3 (N, C, ...)")
+    if kind == "avg" and not dtypes.is_float(x.dtype):
+        raise DTypeError(f"{label}: average pooling needs a float input, got {x.dtype}")
+    with _context(label, f"input {shapes.fmt_shape(x.shape)}"):
+        kernel = _tuple(kernel_size, nd, "kernel_size")
+        stride = kernel if stride is None else _tuple(stride, nd, "stride")
+        dilation = _tuple(dilation, nd, "dilation")
+        pads = _pads(padding, x.shape[2:], kernel, stride, dilation)
+        spatial = x.shape[2:]
+        exact = kind == "max" or (count_include_pad and not ceil_mode)
+        if not exact or ceil_mode:
+            if not all(isinstance(n, int) for n in spatial):
+                raise ShapeError(f"{label}: ceil_mode and count_include_pad=False need static spatial dims")
+        grown = tuple((lo, hi + (_ceil_extra(n, k, st, d, lo, hi) if ceil_mode else 0))
+                      for n, k, st, d, (lo, hi) in zip(spatial, kernel, stride, dilation, pads))
+        lowest = -np.inf if dtypes.is_float(x.dtype) else np.iinfo(x.dtype).min
+        with scope(name or f"{kind}_pool"):
+            cols = _windows(x, kernel, stride, grown, dilation, lowest if kind == "max" else 0.0)
+            axes = tuple(range(2 + nd, 2 + 2 * nd))
+            if kind == "max":
+                return reduce_max(cols, axes)
+            mean = reduce_mean(cols, axes)
+            if exact:
+                return mean
+            counts = _window_counts(spatial, kernel, stride, dilation, grown, pads, count_include_pad,
+                                    cols.shape[2:2 + nd])
+            scale = (math.prod(kernel) / np.maximum(counts, 1)).astype(x.dtype)  # an all-padding window averages to 0
+            return mean if (scale == 1).all() else mul(mean, as_node(scale))
+
+
+def _ceil_extra(n, k, stride, dilation, lo, hi) -> int:
+    """Padding added after an axis so that ceil_mode's last window exists (and starts inside input or left pad)."""
+    span = dilation * (k - 1) + 1
+    room = n + lo + hi - span
+    if room < 0:
+        return 0
+    out = -(-room // stride) + 1
+    if (out - 1) * stride >= n + lo:
+        out -= 1
+    return max((out - 1) * stride + span - (n + lo + hi), 0)
+
+
+def _window_counts(spatial, kernel, stride, dilation, grown, pads, include_pad, out_spatial) -> np.ndarray:
+    """Per output position, how many of its window's taps the average divides by."""
+    counts = np.ones((), np.int64)
+    for n, k, st, d, (glo, _), (lo, hi), out in zip(spatial, kernel, stride, dilation, grown, pads, out_spatial):
+        first, last = (-lo, n + hi) if include_pad else (0, n)
+        starts = np.arange(out) * st - glo
+        taps = starts[:, None] + np.arange(k)[None, :] * d
+        per_axis = ((taps >= first) & (taps < last)).sum(axis=1)
+        counts = np.multiply.outer(counts, per_axis)
+    return counts
 
 
 def _np_pool(x, kernel_size, stride=None, padding=0, kind="max"):

@@ -6,7 +6,8 @@ import math
 import numpy as np
 
 from .. import dtypes, scalar, scalar_ops, shapes
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError
+from ..scalar_ops import combine_identity
 from .elementwise import expr
 from .math import add, cast, div, eq, exp_ as exp, log_ as log, logical_and, mul, sqrt_, square, stop_gradient, sub, where
 from .movement import broadcast_to, reshape
@@ -90,8 +91,8 @@ class MaxMin(Reduce):
     """max and min: the gradient is split evenly between tied extreme elements."""
 
     def reference(self, x, *, axes, keepdims):
-        if x.size == 0 and any(x.shape[a] == 0 for a in axes):
-            raise ShapeError(f"{self.name} over an empty axis (shape {x.shape}, axes {axes}) has no value")
+        if x.size == 0 and any(x.shape[a] == 0 for a in axes):  # the combine's identity, as ONNX defines it
+            return np.full(self.shape(x, axes=axes, keepdims=keepdims), combine_identity(self.combine, x.dtype), x.dtype)
         return super().reference(x, axes=axes, keepdims=keepdims)
 
     def vjp(self, g, y, x, *, axes, keepdims):

@@ -80,13 +80,18 @@ def test_convolution_arguments_are_checked(kw, match):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_max_over_an_empty_axis_is_one_clear_error_on_every_backend(backend):
-    e = gc.input("e", (None, 3))
-    f = gc.compile([gc.max(e, 0), gc.sum(e, 0)], backend=backend)
-    with pytest.raises(gc.ShapeError, match="max.* over an empty axis"):
-        f(e=np.zeros((0, 3), np.float32))
-    g = gc.compile(gc.sum(e, 0), backend=backend)
-    np.testing.assert_array_equal(g(e=np.zeros((0, 3), np.float32)), [0, 0, 0])
+def test_a_reduction_over_an_empty_axis_is_its_identity_on_every_backend(backend):
+    """ONNX's definition: -inf for max and logsumexp, +inf for min, 0 for sum, 1 for prod (integer max and min:
+    the dtype's lowest and highest values)."""
+    e, i = gc.input("e", (None, 3)), gc.input("i", (None, 3), gc.int64)
+    f = gc.compile([gc.max(e, 0), gc.min(e, 0), gc.sum(e, 0), gc.prod(e, 0), gc.logsumexp(e, 0), gc.max(e),
+                    gc.max(i, 0), gc.min(i, 0)], backend=backend)
+    got = f(e=np.zeros((0, 3), np.float32), i=np.zeros((0, 3), np.int64))
+    want = [np.full(3, -np.inf), np.full(3, np.inf), np.zeros(3), np.ones(3), np.full(3, -np.inf), -np.inf,
+            np.full(3, np.iinfo(np.int64).min), np.full(3, np.iinfo(np.int64).max)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    assert got[0].dtype == np.float32 and got[6].dtype == np.int64
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -1,0 +1,253 @@
+"""ONNX elementwise math, logic, activations and reductions as graphc ops."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dsl as gc
+from .convert import axis_of, converts
+
+_UNARY = {"Abs": gc.abs, "Neg": gc.neg, "Exp": gc.exp, "Log": gc.log, "Sqrt": gc.sqrt, "Reciprocal": gc.reciprocal,
+          "Sin": gc.sin, "Cos": gc.cos, "Tan": gc.tan, "Tanh": gc.tanh, "Sigmoid": gc.sigmoid, "Relu": gc.relu,
+          "Erf": gc.erf, "Sign": gc.sign, "Floor": gc.floor, "Ceil": gc.ceil, "Round": gc.round,
+          "Not": gc.logical_not, "Softplus": gc.softplus}
+_COMPARE = {"Equal": gc.eq, "Less": gc.lt, "Greater": gc.gt, "LessOrEqual": gc.le, "GreaterOrEqual": gc.ge,
+            "And": gc.logical_and, "Or": gc.logical_or, "Xor": gc.ne}
+
+
+@converts(*_UNARY)
+def unary(ctx):
+    return _UNARY[ctx.op_type](ctx.x(0))
+
+
+@converts("Identity")
+def identity(ctx):
+    value = ctx.importer.static(ctx.node.input[0])
+    return value if value is not None else ctx.x(0)
+
+
+@converts(*_COMPARE)
+def compare(ctx):
+    return _COMPARE[ctx.op_type](ctx.x(0), ctx.x(1))
+
+
+@converts("Add", "Sub", "Mul")
+def arithmetic(ctx):
+    a, b = ctx.x(0), ctx.x(1)
+    return {"Add": gc.add, "Sub": gc.sub, "Mul": gc.mul}[ctx.op_type](a, b)
+
+
+@converts("Div")
+def div(ctx):
+    a, b = ctx.x(0), ctx.x(1)
+    if a.dtype.kind in "iu":  # ONNX truncates an integer quotient: (a - fmod(a, b)) / b is exact in float64
+        a64, b64 = gc.cast(a, np.float64), gc.cast(b, np.float64)
+        return gc.cast((a64 - gc.fmod(a64, b64)) / b64, a.dtype)
+    return gc.div(a, b)
+
+
+@converts("Pow")
+def pow_(ctx):
+    base, exponent = ctx.x(0), ctx.x(1)
+    if base.dtype.kind == "f":
+        return gc.pow(base, gc.cast(exponent, base.dtype))  # ONNX: the result has the base's type
+    return gc.cast(gc.pow(base, exponent), base.dtype)
+
+
+@converts("Mod")
+def mod(ctx):
+    a, b = ctx.x(0), ctx.x(1)
+    if ctx.attr("fmod", 0):
+        return gc.fmod(a, b)
+    if a.dtype.kind == "f":
+        raise ctx.error("Mod of floats needs fmod=1 (the ONNX specification)")
+    return gc.mod(a, b)
+
+
+@converts("Max", "Min", "Sum", "Mean")
+def variadic(ctx):
+    xs = ctx.inputs()
+    combine = {"Max": gc.maximum, "Min": gc.minimum, "Sum": gc.add, "Mean": gc.add}[ctx.op_type]
+    out = xs[0]
+    for x in xs[1:]:
+        out = combine(out, x)
+    return out / len(xs) if ctx.op_type == "Mean" and len(xs) > 1 else out
+
+
+@converts("Where")
+def where(ctx):
+    return gc.where(ctx.x(0), ctx.x(1), ctx.x(2))
+
+
+@converts("IsNaN")
+def is_nan(ctx):
+    x = ctx.x(0)
+    return gc.ne(x, x)
+
+
+@converts("IsInf")
+def is_inf(ctx):
+    x = ctx.x(0)
+    negative, positive = ctx.attr("detect_negative", 1), ctx.attr("detect_positive", 1)
+    if negative and positive:
+        return gc.eq(gc.abs(x), np.inf)
+    if positive:
+        return gc.eq(x, np.inf)
+    if negative:
+        return gc.eq(x, -np.inf)
+    return gc.ne(x, x) & gc.eq(x, x)  # all false
+
+
+@converts("Cast")
+def cast(ctx):
+    from .importer import onnx_dtype  # the dtype table (a function-level import: importer imports this module)
+
+    to = onnx_dtype(ctx.attr("to"), f"{ctx.label}: attribute 'to'")
+    ctx.attr("saturate", 1)  # only float8 targets saturate; graphc has none
+    ctx.attr("round_mode", "up")  # likewise (float8 rounding)
+    return gc.cast(ctx.x(0), to)
+
+
+@converts("CastLike")
+def cast_like(ctx):
+    ctx.attr("saturate", 1)
+    ctx.attr("round_mode", "up")
+    return gc.cast(ctx.x(0), ctx.x(1).dtype)
+
+
+# -- activations -------------------------------------------------------------------------
+@converts("LeakyRelu")
+def leaky_relu(ctx):
+    return gc.leaky_relu(ctx.x(0), alpha=ctx.attr("alpha", 0.01))
+
+
+@converts("Elu")
+def elu(ctx):
+    return gc.elu(ctx.x(0), alpha=ctx.attr("alpha", 1.0))
+
+
+@converts("Selu")
+def selu(ctx):
+    alpha, gamma = ctx.attr("alpha", 1.67326319217681884765625), ctx.attr("gamma", 1.05070102214813232421875)
+    return gamma * gc.elu(ctx.x(0), alpha=alpha)
+
+
+@converts("Celu")
+def celu(ctx):
+    x, alpha = ctx.x(0), ctx.attr("alpha", 1.0)
+    return alpha * gc.elu(x / alpha)
+
+
+@converts("HardSigmoid")
+def hard_sigmoid(ctx):
+    x = ctx.x(0)
+    return gc.minimum(gc.maximum(ctx.attr("alpha", 0.2) * x + ctx.attr("beta", 0.5), 0.0), 1.0)
+
+
+@converts("HardSwish")
+def hard_swish(ctx):
+    x = ctx.x(0)
+    return x * gc.minimum(gc.maximum(x / 6.0 + 0.5, 0.0), 1.0)
+
+
+@converts("Softsign")
+def softsign(ctx):
+    x = ctx.x(0)
+    return x / (1.0 + gc.abs(x))
+
+
+@converts("ThresholdedRelu")
+def thresholded_relu(ctx):
+    x = ctx.x(0)
+    return gc.where(x > ctx.attr("alpha", 1.0), x, 0.0)
+
+
+@converts("Mish")
+def mish(ctx):
+    x = ctx.x(0)
+    return x * gc.tanh(gc.softplus(x))
+
+
+@converts("Gelu")
+def gelu(ctx):
+    approximate = ctx.attr("approximate", "none")
+    if approximate not in ("none", "tanh"):
+        raise ctx.unsupported(f"approximate={approximate!r}")
+    return gc.gelu(ctx.x(0), approximate=approximate)
+
+
+@converts("PRelu")
+def prelu(ctx):
+    x, slope = ctx.x(0), ctx.x(1)
+    return gc.where(x < 0, slope * x, x)
+
+
+@converts("Clip")
+def clip(ctx):
+    x = ctx.x(0)
+    if ctx.has(1):
+        x = gc.maximum(x, gc.cast(ctx.x(1), x.dtype))
+    if ctx.has(2):
+        x = gc.minimum(x, gc.cast(ctx.x(2), x.dtype))
+    return x
+
+
+@converts("Sinh", "Cosh")
+def hyperbolic(ctx):
+    x = ctx.x(0)
+    return (gc.exp(x) - gc.exp(-x)) / 2.0 if ctx.op_type == "Sinh" else (gc.exp(x) + gc.exp(-x)) / 2.0
+
+
+# -- reductions ---------------------------------------------------------------------------
+_AXES_INPUT_SINCE = {"ReduceSum": 13}  # the others take axes as an input from opset 18
+
+
+@converts("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceLogSumExp", "ReduceL1",
+          "ReduceL2", "ReduceSumSquare", "ReduceLogSum")
+def reduce(ctx):
+    x = ctx.x(0)
+    keepdims = bool(ctx.attr("keepdims", 1))
+    if ctx.opset >= _AXES_INPUT_SINCE.get(ctx.op_type, 18):
+        axes = ctx.ints(1, "axes", None)
+        noop = ctx.attr("noop_with_empty_axes", 0)
+        if not axes:
+            if noop:
+                return x
+            axes = None
+    else:
+        axes = ctx.attr("axes", None) or None
+    axes = None if axes is None else tuple(sorted({axis_of(ctx, a, x.ndim) for a in axes}))
+    op = ctx.op_type
+    if x.dtype == np.bool_:
+        raise ctx.unsupported(f"{op} of bool")
+    if op == "ReduceSum":
+        return gc.sum(x, axes, keepdims)
+    if op == "ReduceMean":
+        return gc.mean(x, axes, keepdims)
+    if op == "ReduceMax":
+        return gc.max(x, axes, keepdims)
+    if op == "ReduceMin":
+        return gc.min(x, axes, keepdims)
+    if op == "ReduceProd":
+        return gc.prod(x, axes, keepdims)
+    if op == "ReduceLogSumExp":
+        return gc.logsumexp(x, axes, keepdims)
+    if op == "ReduceL1":
+        return gc.sum(gc.abs(x), axes, keepdims)
+    if op == "ReduceL2":
+        return gc.sqrt(gc.sum(x * x, axes, keepdims)) if x.dtype.kind == "f" else gc.cast(
+            gc.sqrt(gc.cast(gc.sum(x * x, axes, keepdims), np.float64)), x.dtype)
+    if op == "ReduceSumSquare":
+        return gc.sum(x * x, axes, keepdims)
+    return gc.log(gc.sum(x, axes, keepdims))  # ReduceLogSum
+
+
+@converts("ArgMax", "ArgMin")
+def arg_reduce(ctx):
+    x = ctx.x(0)
+    axis = axis_of(ctx, ctx.attr("axis", 0), x.ndim)
+    keepdims = bool(ctx.attr("keepdims", 1))
+    fn = gc.argmax if ctx.op_type == "ArgMax" else gc.argmin
+    if ctx.attr("select_last_index", 0):  # the last of equal extremes: the first one along the reversed axis
+        n = x.shape[axis]
+        return gc.cast(n - 1 - fn(gc.flip(x, axis), axis, keepdims), np.int64)
+    return gc.cast(fn(x, axis, keepdims), np.int64)

@@ -1,0 +1,152 @@
+"""gc.onnx.load: models become graphc tensors with the ONNX names; bad models and files give one clear OnnxError."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+onnx = pytest.importorskip("onnx", reason="the ONNX tests need the onnx package: pip install 'graphc-compiler[onnx]'")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+RNG = np.random.default_rng(0)
+W1, B1 = RNG.normal(size=(4, 5)).astype(np.float32), RNG.normal(size=5).astype(np.float32)
+W2 = RNG.normal(size=(5, 3)).astype(np.float32)
+
+
+def _mlp(opset=17, batch="N", extra_nodes=(), w1=None):
+    x = helper.make_tensor_value_info("input.x", TensorProto.FLOAT, [batch, 4])
+    y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, 3])
+    inits = [w1 if w1 is not None else numpy_helper.from_array(W1, "fc1.weight"), numpy_helper.from_array(B1, "fc1.bias"),
+             numpy_helper.from_array(W2, "fc2.weight"), numpy_helper.from_array(np.array([-1, 5], np.int64), "shape")]
+    nodes = [helper.make_node("Gemm", ["input.x", "fc1.weight", "fc1.bias"], ["h"], name="/fc1/Gemm"),
+             helper.make_node("Tanh", ["h"], ["a"], name="/act/Tanh"),
+             helper.make_node("Reshape", ["a", "shape"], ["r"], name="/Reshape"),
+             helper.make_node("MatMul", ["r", "fc2.weight"], ["logits"], name="/fc2/MatMul"), *extra_nodes]
+    model = helper.make_model(helper.make_graph(nodes, "mlp", [x], [y], inits), opset_imports=[helper.make_opsetid("", opset)])
+    return model
+
+
+def _want(x):
+    return np.tanh(x @ W1 + B1) @ W2
+
+
+def test_an_mlp_imports_with_its_names_and_computes_like_numpy_for_any_batch():
+    model = gc.onnx.load(_mlp())
+    assert list(model.inputs) == ["input.x"] and list(model.outputs) == ["logits"]
+    assert sorted(model.params) == ["fc1.bias", "fc1.weight", "fc2.weight"]  # the integer shape is a constant
+    assert all(p.trainable for p in model.params.values())
+    for batch in (1, 7):
+        x = RNG.normal(size=(batch, 4)).astype(np.float32)
+        np.testing.assert_allclose(model(**{"input.x": x})[0], _want(x), rtol=1e-5, atol=1e-6)
+    names = {n.name for n in model.graph.nodes}
+    assert any(name.startswith("/fc1/Gemm") or "fc1" in name for name in names), names
+
+
+def test_gradients_with_respect_to_imported_parameters_match_finite_differences():
+    model = gc.onnx.load(_mlp())
+    x = RNG.normal(size=(6, 4)).astype(np.float64)
+    loss = gc.sum(model.outputs["logits"] ** 2)
+    w = model.params["fc1.weight"]
+    assert model.inputs["input.x"].name == "input_x"
+    (g,) = gc.compile(gc.grad(loss, [w]), inputs=list(model.inputs.values()))(input_x=x.astype(np.float32))
+    eps, numeric = 1e-3, np.zeros_like(W1, np.float64)
+    for i in np.ndindex(*W1.shape):
+        plus, minus = W1.astype(np.float64).copy(), W1.astype(np.float64).copy()
+        plus[i] += eps
+        minus[i] -= eps
+        f = lambda m: np.sum((np.tanh(x @ m + B1) @ W2) ** 2)  # noqa: E731
+        numeric[i] = (f(plus) - f(minus)) / (2 * eps)
+    np.testing.assert_allclose(g, numeric, rtol=2e-3, atol=2e-3)
+
+
+def test_an_unsupported_operator_is_refused_naming_the_node_and_its_op_type():
+    bad = helper.make_node("Unique", ["logits"], ["u"], name="my_unique")
+    with pytest.raises(gc.OnnxError, match=r"node 'my_unique' \(Unique\): graphc does not import the ONNX operator Unique"):
+        gc.onnx.load(_mlp(extra_nodes=[bad]))
+
+
+def test_an_unsupported_attribute_is_refused_by_name():
+    bad = helper.make_node("Relu", ["logits"], ["r2"], name="relu", alpha=0.5)
+    with pytest.raises(gc.OnnxError, match=r"node 'relu' \(Relu\): attribute\(s\) \['alpha'\] are not supported"):
+        gc.onnx.load(_mlp(extra_nodes=[bad]))
+
+
+def test_a_value_needed_at_import_time_must_be_static():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    s = helper.make_tensor_value_info("s", TensorProto.INT64, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2])
+    model = helper.make_model(helper.make_graph([helper.make_node("Reshape", ["x", "s"], ["y"])], "g", [x, s], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(gc.OnnxError, match=r"input 's' \(shape\) must be known when the model is imported.*constants="):
+        gc.onnx.load(model)
+    imported = gc.onnx.load(model, constants={"s": np.array([3, 2])})
+    np.testing.assert_array_equal(imported(x=np.arange(6, dtype=np.float32).reshape(2, 3))[0],
+                                  np.arange(6).reshape(3, 2))
+
+
+def test_unsupported_dtypes_and_old_opsets_are_refused_by_name():
+    x = helper.make_tensor_value_info("half", TensorProto.FLOAT16, [2])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["half"], ["y"])], "g", [x],
+                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(gc.OnnxError, match="input 'half': dtype float16 is not supported"):
+        gc.onnx.load(model)
+    with pytest.raises(gc.OnnxError, match="opset 9: graphc imports opsets 13 to"):
+        gc.onnx.load(_mlp(opset=9))
+
+
+def test_malformed_truncated_and_missing_files_name_the_file(tmp_path):
+    good = _mlp().SerializeToString()
+    (tmp_path / "trunc.onnx").write_bytes(good[: len(good) // 2])
+    (tmp_path / "junk.onnx").write_bytes(b"\xff\x00 not a model at all" * 10)
+    for name in ("trunc.onnx", "junk.onnx"):
+        with pytest.raises(gc.OnnxError, match=f"{name}: not an ONNX model"):
+            gc.onnx.load(tmp_path / name)
+    with pytest.raises(gc.OnnxError, match="missing.onnx: no such model file"):
+        gc.onnx.load(tmp_path / "missing.onnx")
+    with pytest.raises(gc.OnnxError, match="takes a path, bytes or an onnx.ModelProto"):
+        gc.onnx.load(42)
+    (tmp_path / "good.onnx").write_bytes(good)
+    assert gc.onnx.load(tmp_path / "good.onnx").where.endswith("good.onnx")
+
+
+def _external(location, data=W1, length=None):
+    tensor = numpy_helper.from_array(data, "fc1.weight")
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(length or data.nbytes))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+def test_external_data_is_read_only_from_inside_the_models_folder(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(W1.tobytes())
+    (tmp_path / "secret.bin").write_bytes(W1.tobytes())
+    path = folder / "m.onnx"
+    path.write_bytes(_mlp(w1=_external("weights.bin")).SerializeToString())
+    x = RNG.normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(gc.onnx.load(path)(**{"input.x": x})[0], _want(x), rtol=1e-5, atol=1e-6)
+    for location, match in (("../secret.bin", "leaves the model's folder"), (str(tmp_path / "secret.bin"), "must be relative"),
+                            ("nothere.bin", "is missing")):
+        path.write_bytes(_mlp(w1=_external(location)).SerializeToString())
+        with pytest.raises(gc.OnnxError, match=match):
+            gc.onnx.load(path)
+    path.write_bytes(_mlp(w1=_external("weights.bin", length=W1.nbytes * 2)).SerializeToString())
+    with pytest.raises(gc.OnnxError, match="does not hold its 80 bytes"):
+        gc.onnx.load(path)
+    with pytest.raises(gc.OnnxError, match="load the model from its path"):
+        gc.onnx.load(_mlp(w1=_external("weights.bin")))
+
+
+def test_without_the_onnx_package_loading_says_how_to_install_it(monkeypatch):
+    import graphc.onnx.reader as reader
+
+    def missing(name):
+        raise ImportError(name)
+    monkeypatch.setattr(reader.importlib, "import_module", missing)
+    with pytest.raises(gc.OnnxError, match=r"pip install 'graphc-compiler\[onnx\]'"):
+        gc.onnx.load(b"")
