@@ -72,7 +72,22 @@ def load(source, *, constants: dict | None = None, trainable: bool = True) -> On
     parameters (freeze some afterwards with `param.variable.trainable = False`)."""
     onnx = require_onnx()
     model, where = read_model(source)
-    return Importer(onnx, model, where, constants or {}, trainable).run()
+    return Importer(onnx, _upgraded(onnx, model, where), where, constants or {}, trainable).run()
+
+
+def _upgraded(onnx, model, where: str):
+    """A model of an opset older than graphc's oldest, converted by onnx's own version converter."""
+    versions = {o.domain: o.version for o in model.opset_import}
+    version = versions.get("", versions.get("ai.onnx"))
+    if version is None or version >= OPSETS[0]:
+        return model
+    try:
+        from onnx import version_converter  # the optional package, found by load()
+
+        return version_converter.convert_version(model, OPSETS[0])
+    except Exception as e:  # noqa: BLE001 - the converter raises RuntimeError, ValueError or its own errors
+        raise OnnxError(f"{where}: opset {version} is older than graphc imports ({OPSETS[0]}) and onnx's version "
+                        f"converter could not upgrade it ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 class Importer:

@@ -56,11 +56,7 @@ def pow_(ctx):
 @converts("Mod")
 def mod(ctx):
     a, b = ctx.x(0), ctx.x(1)
-    if ctx.attr("fmod", 0):
-        return gc.fmod(a, b)
-    if a.dtype.kind == "f":
-        raise ctx.error("Mod of floats needs fmod=1 (the ONNX specification)")
-    return gc.mod(a, b)
+    return gc.fmod(a, b) if ctx.attr("fmod", 0) else gc.mod(a, b)  # C's remainder, or Python's (np.mod)
 
 
 @converts("Max", "Min", "Sum", "Mean")
