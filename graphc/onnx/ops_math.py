@@ -198,7 +198,7 @@ _AXES_INPUT_SINCE = {"ReduceSum": 13}  # the others take axes as an input from o
 
 
 @converts("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceLogSumExp", "ReduceL1",
-          "ReduceL2", "ReduceSumSquare", "ReduceLogSum")
+          "ReduceL2", "ReduceSumSquare", "ReduceLogSum")  # _REDUCTIONS below
 def reduce(ctx):
     x = ctx.x(0)
     keepdims = bool(ctx.attr("keepdims", 1))
@@ -212,29 +212,23 @@ def reduce(ctx):
     else:
         axes = ctx.attr("axes", None) or None
     axes = None if axes is None else tuple(sorted({axis_of(ctx, a, x.ndim) for a in axes}))
-    op = ctx.op_type
     if x.dtype == np.bool_:
-        raise ctx.unsupported(f"{op} of bool")
-    if op == "ReduceSum":
-        return gc.sum(x, axes, keepdims)
-    if op == "ReduceMean":
-        return gc.mean(x, axes, keepdims)
-    if op == "ReduceMax":
-        return gc.max(x, axes, keepdims)
-    if op == "ReduceMin":
-        return gc.min(x, axes, keepdims)
-    if op == "ReduceProd":
-        return gc.prod(x, axes, keepdims)
-    if op == "ReduceLogSumExp":
-        return gc.logsumexp(x, axes, keepdims)
-    if op == "ReduceL1":
-        return gc.sum(gc.abs(x), axes, keepdims)
-    if op == "ReduceL2":
-        return gc.sqrt(gc.sum(x * x, axes, keepdims)) if x.dtype.kind == "f" else gc.cast(
-            gc.sqrt(gc.cast(gc.sum(x * x, axes, keepdims), np.float64)), x.dtype)
-    if op == "ReduceSumSquare":
-        return gc.sum(x * x, axes, keepdims)
-    return gc.log(gc.sum(x, axes, keepdims))  # ReduceLogSum
+        raise ctx.unsupported(f"{ctx.op_type} of bool")
+    return _REDUCTIONS[ctx.op_type](x, axes, keepdims)
+
+
+def _l2(x, axes, keepdims):
+    squares = gc.sum(x * x, axes, keepdims)
+    return gc.sqrt(squares) if x.dtype.kind == "f" else gc.cast(gc.sqrt(gc.cast(squares, np.float64)), x.dtype)
+
+
+_REDUCTIONS = {
+    "ReduceSum": gc.sum, "ReduceMean": gc.mean, "ReduceMax": gc.max, "ReduceMin": gc.min, "ReduceProd": gc.prod,
+    "ReduceLogSumExp": gc.logsumexp, "ReduceL2": _l2,
+    "ReduceL1": lambda x, axes, keepdims: gc.sum(gc.abs(x), axes, keepdims),
+    "ReduceSumSquare": lambda x, axes, keepdims: gc.sum(x * x, axes, keepdims),
+    "ReduceLogSum": lambda x, axes, keepdims: gc.log(gc.sum(x, axes, keepdims)),
+}
 
 
 @converts("ArgMax", "ArgMin")
