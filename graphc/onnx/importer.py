@@ -17,22 +17,10 @@ from ..errors import GraphcError, OnnxError
 from ..tensor import Tensor
 from .convert import CONVERTERS, NodeContext, Static
 from .reader import read_model, require_onnx
+from .types import onnx_dtype
 from . import ops_math, ops_nn, ops_tensor  # noqa: F401 - they register the converters
 
 OPSETS = (13, None)  # the oldest default-domain opset imported; None: the newest the installed onnx knows
-# ONNX TensorProto data types graphc stores (float16, int8, uint8, ... are refused by name)
-_DTYPES = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 11: np.float64}
-_NAMES = {2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 8: "string", 10: "float16", 12: "uint32", 13: "uint64",
-          14: "complex64", 15: "complex128", 16: "bfloat16"}
-
-
-def onnx_dtype(code: int, what: str):
-    if code in _DTYPES:
-        return np.dtype(_DTYPES[code])
-    raise OnnxError(f"{what}: dtype {_NAMES.get(code, code)} is not supported by graphc "
-                    "(bool, int32, int64, float32, float64)")
-
-
 class OnnxModel:
     """An imported model: `inputs` and `outputs` (ONNX name -> Tensor), `params` (name -> Param), its opset.
     An input's graphc name is its ONNX name made an identifier ('input.1' -> 'input_1'): `inputs[k].name`.

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import dsl as gc
 from .convert import axis_of, converts
+from .types import onnx_dtype
 
 _UNARY = {"Abs": gc.abs, "Neg": gc.neg, "Exp": gc.exp, "Log": gc.log, "Sqrt": gc.sqrt, "Reciprocal": gc.reciprocal,
           "Sin": gc.sin, "Cos": gc.cos, "Tan": gc.tan, "Tanh": gc.tanh, "Sigmoid": gc.sigmoid, "Relu": gc.relu,
@@ -95,8 +96,6 @@ def is_inf(ctx):
 
 @converts("Cast")
 def cast(ctx):
-    from .importer import onnx_dtype  # the dtype table (a function-level import: importer imports this module)
-
     to = onnx_dtype(ctx.attr("to"), f"{ctx.label}: attribute 'to'")
     ctx.attr("saturate", 1)  # only float8 targets saturate; graphc has none
     ctx.attr("round_mode", "up")  # likewise (float8 rounding)

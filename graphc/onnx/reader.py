@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import OnnxError
 from ..shapes import check_fits
+from .types import onnx_dtype
 
 EXTRA = "pip install 'graphc-compiler[onnx]'"
 MAX_MODEL_BYTES = 2 ** 31  # protobuf's own limit on one message
@@ -116,6 +117,4 @@ def _resolve(tensor, folder: Path | None, where: str) -> None:
 
 
 def _itemsize(tensor, where: str) -> int:
-    from .importer import onnx_dtype  # the dtype table lives with the importer (a function-level import: no cycle)
-
     return np.dtype(onnx_dtype(tensor.data_type, f"{where}: tensor {tensor.name!r}")).itemsize
