@@ -28,6 +28,9 @@ class Static:
         self.array, self._tensor = np.asarray(array), None
 
     def tensor(self):
+        if self.array.dtype == object:
+            raise OnnxError(f"a shape value with symbolic dims {list(self.array.reshape(-1))} is used as data; graphc "
+                            "needs such values at import time (export the model with static shapes)")
         if self._tensor is None:
             self._tensor = gc.const(self.array, dtype=self.array.dtype)
         return self._tensor
@@ -74,7 +77,13 @@ class NodeContext:
 
     def ints(self, i: int, what: str, default=_REQUIRED) -> list | None:
         value = self.static(i, what, default)
+        if value is not None and np.asarray(value).dtype == object:
+            raise self.error(f"input {self.node.input[i]!r} ({what}) holds symbolic dims; graphc needs integers here")
         return value if value is None or isinstance(value, list) else [int(v) for v in np.asarray(value).reshape(-1)]
+
+    def dims(self, i: int, what: str) -> list:
+        """A static shape: ints, or symbolic dims (sympy) where the model computed them from Shape."""
+        return [int(v) if isinstance(v, (int, np.integer)) else v for v in np.asarray(self.static(i, what)).reshape(-1)]
 
     # -- attributes ----------------------------------------------------------------------
     def attr(self, name: str, default=_REQUIRED):

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dsl as gc
+from .. import dsl as gc, shapes
 from ..errors import GraphcError, OnnxError
 from ..tensor import Tensor
 from .convert import CONVERTERS, NodeContext, Static
 from .reader import read_model, require_onnx
 from .types import onnx_dtype
-from . import ops_math, ops_nn, ops_tensor  # noqa: F401 - they register the converters
+from . import ops_math, ops_nn, ops_recurrent, ops_tensor, symbolic  # noqa: F401 - the ops_* modules register the converters
 
 OPSETS = (13, None)  # the oldest default-domain opset imported; None: the newest the installed onnx knows
 class OnnxModel:
@@ -139,7 +139,7 @@ class Importer:
             array = numpy_helper.to_array(tensor)
         except Exception as e:  # noqa: BLE001 - a malformed tensor: wrong byte count, bad fields
             raise OnnxError(f"{what}: malformed tensor data ({type(e).__name__}: {e})") from None
-        return np.ascontiguousarray(array, dtype=dtype)
+        return np.array(array, dtype=dtype, order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
 
     def tensor(self, name: str) -> Tensor:
         """The value as a graph tensor: a parameter for a float initializer, a constant for a static value."""
@@ -187,8 +187,13 @@ class Importer:
             raise OnnxError(f"{label}: graphc does not import the ONNX operator {node.op_type}")
         ctx = NodeContext(self, node, label)
         try:
-            with gc.scope(_scope_name(node)):
-                results = convert(ctx)
+            symbolic_inputs = [self.static(i) if i else None for i in node.input]
+            all_static = all(isinstance(self.values.get(i), Static) or not i for i in node.input)
+            if all_static and node.op_type in symbolic.SUPPORTED and any(symbolic.is_symbolic(v) for v in symbolic_inputs):
+                results = [symbolic.evaluate(ctx, symbolic_inputs)]
+            else:
+                with gc.scope(_scope_name(node)):
+                    results = convert(ctx)
         except OnnxError:
             raise
         except GraphcError as e:
@@ -201,13 +206,13 @@ class Importer:
         names = [o for o in node.output]
         if len(results) < len([n for n in names if n]):
             raise OnnxError(f"{label}: graphc computes {len(results)} of its {len(names)} outputs")
-        fold = all(self.static(i) is not None or not i for i in node.input) and node.op_type not in _NOT_FOLDED
+        fold = all(isinstance(self.values.get(i), Static) or not i for i in node.input) and node.op_type not in _NOT_FOLDED
         for name, value in zip(names, results):
             if not name:
                 continue
             if isinstance(value, np.ndarray):
-                value = Static(value)
-            elif fold and isinstance(value, Tensor):  # computed from static values only: folded now
+                value = Static(symbolic.settle(value) if symbolic.is_symbolic(value) else value)
+            elif fold and isinstance(value, Tensor) and shapes.is_static(value.shape):  # from static values only: folded
                 value = Static(np.asarray(gc.evaluate(value)))
             elif isinstance(value, Tensor) and value.node.op.name not in ("input", "param"):
                 value = value.named(_value_name(name))

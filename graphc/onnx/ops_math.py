@@ -22,8 +22,7 @@ def unary(ctx):
 
 @converts("Identity")
 def identity(ctx):
-    value = ctx.importer.static(ctx.node.input[0])
-    return value if value is not None else ctx.x(0)
+    return ctx.x(0)  # a static input stays static (folded); an initializer stays the same parameter
 
 
 @converts(*_COMPARE)

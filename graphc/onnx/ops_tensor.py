@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dsl as gc
+from .. import dsl as gc, shapes
 from .convert import axis_of, converts
 
 
@@ -20,9 +20,11 @@ def constant(ctx):
 
 @converts("ConstantOfShape")
 def constant_of_shape(ctx):
-    shape = ctx.ints(0, "shape")
+    shape = ctx.dims(0, "shape")
     value = ctx.attr("value", np.zeros(1, np.float32))
-    return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
+    if all(isinstance(d, int) for d in shape):
+        return np.full(shape, value.reshape(-1)[0], dtype=value.dtype)
+    return gc.broadcast_to(gc.const(value.reshape(-1)[0], dtype=value.dtype), tuple(shape))  # a symbolic shape
 
 
 @converts("Shape")
@@ -31,10 +33,11 @@ def shape(ctx):
     dims = list(x.shape)
     start, end = ctx.attr("start", 0), ctx.attr("end", None)
     dims = dims[slice(start, end)]
-    if not all(isinstance(d, int) for d in dims):
-        raise ctx.error(f"the shape {gc.shapes.fmt_shape(x.shape)} has symbolic dims; graphc needs it at import time "
-                        "(export the model with static shapes, or give the input a fixed size)")
-    return np.asarray(dims, np.int64)
+    if all(isinstance(d, int) for d in dims):
+        return np.asarray(dims, np.int64)
+    out = np.empty(len(dims), object)  # symbolic dims: shape arithmetic continues in graphc.onnx.symbolic
+    out[:] = dims
+    return out
 
 
 @converts("Size")
@@ -48,7 +51,7 @@ def size(ctx):
 @converts("Reshape")
 def reshape(ctx):
     x = ctx.x(0)
-    shape = ctx.ints(1, "shape")
+    shape = ctx.dims(1, "shape")
     if not ctx.attr("allowzero", 0):  # 0 copies the input's dim
         shape = [x.shape[i] if d == 0 else d for i, d in enumerate(shape)]
     return gc.reshape(x, tuple(shape))
@@ -61,8 +64,7 @@ def flatten(ctx):
     axis = axis + x.ndim if axis < 0 else axis
     if not 0 <= axis <= x.ndim:
         raise ctx.error(f"axis {axis} is out of range for rank {x.ndim}")
-    outer = int(np.prod(x.shape[:axis], dtype=np.int64)) if axis else 1
-    return gc.reshape(x, (outer, -1)) if all(isinstance(d, int) for d in x.shape[:axis]) else gc.reshape(x, (x.shape[0], -1))
+    return gc.reshape(x, (shapes.prod(x.shape[:axis]), shapes.prod(x.shape[axis:])))
 
 
 @converts("Transpose")
@@ -164,7 +166,7 @@ def gather(ctx):
 @converts("Expand")
 def expand(ctx):
     x = ctx.x(0)
-    shape = ctx.ints(1, "shape")
+    shape = ctx.dims(1, "shape")
     rank = max(len(shape), x.ndim)
     own = (1,) * (rank - x.ndim) + tuple(x.shape)
     target = (1,) * (rank - len(shape)) + tuple(shape)
