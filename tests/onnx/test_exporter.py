@@ -1,0 +1,81 @@
+"""gc.onnx.save: every registry-sweep graph's forward outputs written as ONNX pass onnx's full checker and
+compute under onnxruntime what graphc computes."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+onnx = pytest.importorskip("onnx", reason="the ONNX tests need the onnx package: pip install 'graphc-compiler[onnx]'")
+ort = pytest.importorskip("onnxruntime", reason="these checks use onnxruntime as the oracle (pip install onnxruntime)")
+
+from tests.ops.test_ops_reference import CASES  # noqa: E402
+
+
+def _run(model, feeds):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, {k: v for k, v in feeds.items() if k in names})
+
+
+def test_every_sweep_graph_exports_and_agrees_under_onnxruntime():
+    wrong, refused, unrunnable, exported = [], [], [], 0
+    for case in CASES:
+        op, build = case.values[0], case.values[1]
+        if any(m.name == "skip" for m in case.marks) or op.startswith("random"):
+            continue
+        out, feeds = build()[:2]
+        outs = list(out) if isinstance(out, (list, tuple)) else [out]
+        feeds = {getattr(k, "name", k): v for k, v in feeds.items()}
+        inputs = [gc.Tensor.of(n) for n in gc.graph(outs).inputs]
+        try:
+            model = gc.onnx.save(outs, inputs=inputs)
+        except gc.OnnxError as e:
+            refused.append(f"{case.id}: {e}")
+            continue
+        onnx.checker.check_model(model, full_check=True)
+        want = gc.compile(outs, backend="reference", inputs=inputs)(**{i.name: feeds[i.name] for i in inputs})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                got = _run(model, {i.name: np.asarray(feeds[i.name], i.dtype) for i in inputs})
+            except Exception as e:  # noqa: BLE001 - onnxruntime lacks some kernels (Erf on float64, ...)
+                if "NOT_IMPLEMENTED" not in str(e):
+                    raise
+                unrunnable.append(case.id)
+                continue
+        exported += 1
+        for g, w in zip(got, want):
+            try:
+                assert g.shape == w.shape and g.dtype == w.dtype, (g.shape, w.shape, g.dtype, w.dtype)
+                if w.dtype.kind == "f":
+                    np.testing.assert_allclose(g, w, rtol=2e-5 if w.dtype == np.float32 else 1e-10, atol=1e-6, equal_nan=True)
+                else:
+                    np.testing.assert_array_equal(g, w)
+            except AssertionError as e:
+                wrong.append(f"{case.id}: {str(e)[:300]}")
+    assert not wrong, f"{len(wrong)} of {exported} exported graphs disagree under onnxruntime:\n" + "\n".join(wrong[:20])
+    assert exported >= 0.9 * (exported + len(refused)), "\n".join(refused[:30])
+    assert len(unrunnable) <= 0.05 * exported, unrunnable
+
+
+def test_graphs_an_inference_model_has_no_use_for_are_refused_naming_the_node():
+    x = gc.input("x", (3,))
+    with pytest.raises(gc.OnnxError, match="cannot hold random_uniform"):
+        gc.onnx.save(x * gc.uniform((3,)))
+
+
+def test_save_writes_atomically_and_the_model_loads_back(tmp_path):
+    x = gc.input("x", (None, 4))
+    w = gc.param("w", np.arange(12, dtype=np.float32).reshape(4, 3) / 10)
+    y = gc.tanh(x @ w)
+    path = tmp_path / "sub" / "m.onnx"
+    gc.onnx.save({"y": y}, path)
+    assert path.is_file() and not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+    back = gc.onnx.load(path)
+    xv = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(back(x=xv)[0], gc.evaluate(y, x=xv), rtol=1e-6)
+    assert list(back.params) == ["w"]
