@@ -1,4 +1,4 @@
-"""The `graphc` command: train, eval, bench, render, info and cache (each with --help), every failure in one line."""
+"""The `graphc` command: train, eval, render, export, bench, info and cache (each with --help), every failure in one line."""
 from __future__ import annotations
 
 import argparse
@@ -26,7 +26,41 @@ def _eval(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    module = scripts.load(args.script)
+    cfg = scripts.config_for(module, seed=args.seed)
+    cfg.fast, cfg.save, cfg.progress = args.fast, None, False
+    print(scripts.format_result(scripts.export(module, cfg, args.output, args.load)))
+    return 0
+
+
+def _onnx_target(path: str, view: str):
+    """An ONNX model's outputs to draw; the backward views differentiate the sum of its (float) outputs with
+    respect to its parameters."""
+    from . import onnx as gc_onnx  # reading a model file needs the optional onnx package, imported on use
+    from .dsl import sum as total
+
+    model = gc_onnx.load(path)
+    outputs = [t for t in model.outputs.values() if t.dtype.kind == "f"] or list(model.outputs.values())
+    if view in ("backward", "both"):
+        loss = outputs[0] if len(outputs) == 1 and not outputs[0].shape else None
+        if loss is None:
+            loss = total(outputs[0])
+            for t in outputs[1:]:
+                loss = loss + total(t)
+        return loss
+    return outputs
+
+
 def _render(args) -> int:
+    if args.script.lower().endswith(".onnx"):
+        if args.view not in ("forward", "backward", "both"):
+            raise scripts.ScriptError(f"{args.script}: an ONNX model draws as forward, backward or both")
+        out = args.output or f"{os.path.splitext(os.path.basename(args.script))[0]}_{args.view}.svg"
+        render(_onnx_target(args.script, args.view), view=args.view, path=out,
+               collapse={"auto": "auto", "yes": True, "no": False}[args.collapse])
+        print(f"wrote {out}")
+        return 0
     module = scripts.load(args.script)
     target, values = scripts.render_target(module, view=args.view, seed=args.seed or 0)
     if args.view in ("compiled", "memory"):
@@ -118,7 +152,8 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="draw a script's graphs", description="Draw the forward, backward, combined, "
                        "values or compiled graph of a training script (its loss on a small batch) or of a graph "
                        "script (one defining `build()` returning tensors, or a top-level `loss`; the values view "
-                       "also needs a top-level `values = {input name: array}`).")
+                       "also needs a top-level `values = {input name: array}`), or an ONNX model file (forward, "
+                       "backward or both; the backward graph of the sum of its outputs).")
     r.add_argument("script")
     r.add_argument("--view", default="backward", choices=["forward", "backward", "both", "values", "compiled", "memory"])
     r.add_argument("-o", "--output", type=scripts.path_type,
@@ -126,6 +161,18 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--collapse", default="auto", choices=["auto", "yes", "no"], help="draw each module as one node")
     r.add_argument("--seed", type=seed)
     r.set_defaults(run=_render)
+
+    x = sub.add_parser("export", help="write a script's model as ONNX", description="Write the inference graph of "
+                       "a training script's model (dropout off, batch norm with its running statistics; the batch "
+                       "dynamic) as an ONNX model, with the parameters saved by `graphc train --save` (needs the onnx "
+                       "extra: pip install 'graphc-compiler[onnx]').")
+    x.add_argument("script")
+    x.add_argument("--load", type=scripts.path_type, help="the .npz written by `graphc train --save` (default: the "
+                   "script's initial parameters)")
+    x.add_argument("-o", "--output", required=True, type=scripts.output_path_type, help="the .onnx file to write")
+    x.add_argument("--seed", type=seed)
+    x.add_argument("--fast", action="store_true", help="the script's small data subset")
+    x.set_defaults(run=_export)
 
     b = sub.add_parser("bench", help="time a script's training step per backend", description="Time the compiled "
                        "training step of a script's model on each backend (the first call, which compiles or loads "
@@ -146,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
                        "on-disk cache of compiled code ($GRAPHC_CACHE_DIR/<backend>, else ~/.cache/graphc/<backend>).")
     c.add_argument("action", choices=["info", "clear"])
     c.set_defaults(run=_cache)
-    for command in (t, e, r, i, c):
+    for command in (t, e, r, x, b, i, c):
         _debug_flag(command, argparse.SUPPRESS)
     return p
 

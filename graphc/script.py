@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import optim
+from . import checkpoint, optim
 from .compiler import compile as compile_fn
 from .dsl import grad
 from .dsl import input as make_input
@@ -418,6 +418,23 @@ def load_doc(path: str) -> str:
 
 
 # -- rendering ------------------------------------------------------------------------------------------
+def export(script, cfg, out_path: str, checkpoint_path: str | None = None) -> dict:
+    """Write a training script's model as ONNX: its inference graph (dropout off, batch norm with its running
+    statistics) on an input with a dynamic batch, with the parameters of `checkpoint_path` if given."""
+    from . import onnx as gc_onnx  # the optional ONNX package is imported only by this command
+
+    trainer, datasets = build(script, cfg)
+    model = trainer.model
+    if checkpoint_path:  # into the model itself (a Trainer applies a checkpoint once its steps are built)
+        checkpoint.load(checkpoint_path, model)
+    X = np.asarray(datasets["train"][0])
+    model.eval()
+    x = make_input("x", (None,) + X.shape[1:], X.dtype)
+    output = _guard(_path(script), lambda: model(x))
+    gc_onnx.save({"output": output}, out_path, inputs=[x], name=os.path.splitext(os.path.basename(_path(script)))[0])
+    return {"saved": out_path}
+
+
 def render_target(script, view: str = "backward", seed: int = 0, rows: int = 4):
     """(tensor(s) to draw, input values) for a script: a training script's loss on `rows` training
     examples, or what a graph script's `build()` (or top-level `loss`) returns with its `values`."""
