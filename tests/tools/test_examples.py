@@ -2,6 +2,7 @@
 ends with a well-formed `result: key=value ...` line; digits_cnn also runs through `graphc train`."""
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 import subprocess
@@ -57,10 +58,22 @@ def test_there_are_examples():
     assert len(SCRIPTS) >= 5
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=[p.stem for p in SCRIPTS])
+NEEDS_ONNX = pytest.mark.skipif(importlib.util.find_spec("onnx") is None,
+                                reason="needs the onnx package: pip install 'graphc-compiler[onnx]'")
+
+
+@pytest.mark.parametrize("script", [pytest.param(p, marks=NEEDS_ONNX) if "onnx" in p.stem else p for p in SCRIPTS],
+                         ids=[p.stem for p in SCRIPTS])
 def test_example_runs_fast(script):
     result = run(script, "--fast", "--no-progress")
     assert result
+
+
+@NEEDS_ONNX
+def test_fine_tuning_an_imported_model_learns_the_digits_it_never_saw():
+    result = run(EXAMPLES / "onnx_finetune.py", "--fast", "--no-progress")
+    assert result["test_accuracy_before"] <= 0.6 < 0.85 <= result["test_accuracy_after"]
+    assert result["frozen_parameters"] == 64 * 64 + 64 and result["trained_parameters"] == 64 * 10 + 10
 
 
 def test_quickstart_runs():
