@@ -71,6 +71,36 @@ def conv(ctx):
                    groups=ctx.attr("group", 1))
 
 
+@converts("ConvTranspose")
+def conv_transpose(ctx):
+    x, w = ctx.x(0), ctx.x(1)
+    spatial = w.ndim - 2
+    kernel = ctx.attr("kernel_shape", None) or list(w.shape[2:])
+    if list(kernel) != list(w.shape[2:]):
+        raise ctx.error(f"kernel_shape {kernel} differs from the weight's {list(w.shape[2:])}")
+    strides, pairs, dilations, auto_pad = _window_options(ctx, spatial, kernel)
+    extra = ctx.attr("output_padding", None) or [0] * spatial
+    wanted = ctx.attr("output_shape", None)
+    if wanted is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        sizes = x.shape[2:]
+        if not all(isinstance(n, int) for n in sizes):
+            raise ctx.error("output_shape / auto_pad SAME need static spatial dims")
+        wanted = list(wanted)[-spatial:] if wanted is not None else [n * st for n, st in zip(sizes, strides)]
+        pairs, extra = [], list(extra)
+        for axis, (n, st, d, k, out) in enumerate(zip(sizes, strides, dilations, kernel, wanted)):
+            total = st * (n - 1) + extra[axis] + (k - 1) * d + 1 - out
+            if total < 0:  # a larger output than the windows reach: zeros after them (as output_padding)
+                extra[axis] -= total
+                total = 0
+            small, large = total // 2, total - total // 2
+            pairs.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
+    elif auto_pad == "VALID":
+        pairs = [(0, 0)] * spatial
+    bias = ctx.x(2) if ctx.has(2) else None
+    return gc.conv_transpose(x, w, bias, stride=tuple(strides), padding=tuple(pairs), output_padding=tuple(extra),
+                             dilation=tuple(dilations), groups=ctx.attr("group", 1))
+
+
 @converts("MaxPool", "AveragePool", "LpPool")
 def pool(ctx):
     if ctx.op_type == "LpPool":
@@ -159,6 +189,6 @@ def softmax(ctx):
     return gc.cast(gc.eq(gc.iota(tuple(x.shape), axis, first.dtype), first), x.dtype)
 
 
-@converts("Einsum", "Attention", "Resize", "ConvTranspose")
+@converts("Einsum", "Attention")
 def not_yet(ctx):
     raise ctx.error(f"graphc does not import {ctx.op_type} yet")

@@ -18,7 +18,7 @@ from ..errors import ArgumentError, DTypeError, ShapeError
 from ..ir import Node
 from .linalg import matmul
 from .math import add, div, exp_ as exp, log_ as log, mul, stop_gradient, sub
-from .movement import pad, reshape, transpose
+from .movement import SLICE, pad, reshape, transpose
 from .reduce import max as reduce_max, mean as reduce_mean, sum as reduce_sum
 from .registry import Op, as_node, composite, current_scope, register, scope
 
@@ -294,6 +294,49 @@ def avg_pool(x, kernel_size, stride=None, padding=0, name=None, op="avg_pool"):
     """Average pooling; padded positions count as zeros (count_include_pad, as in PyTorch's default)."""
     return _pool(x, kernel_size, stride, padding, lambda c, ax: reduce_mean(c, ax, name=name), 0.0, name or "avg_pool",
                  label=_label(op, name))
+
+
+def conv_transpose(x, w, bias=None, stride=1, padding=0, output_padding=0, dilation=1, groups: int = 1, name=None):
+    """The adjoint of conv ("deconvolution"): x (N, Cin, *S), w (Cin, Cout/groups, *K) -> (N, Cout, *out) with
+    out = (S - 1)·stride + dilation·(K - 1) + 1 + output_padding - padding before and after. Each input element
+    scatters its kernel-weighted window into the output: a product, then fold (the adjoint of unfold)."""
+    x = as_node(x)
+    w = w if isinstance(w, Node) else as_node(w, dtypes.weak_dtype_for(w, x.dtype))
+    nd = w.ndim - 2
+    what = _label(f"conv_transpose{nd}d", name)
+    if nd < 1 or x.ndim != nd + 2:
+        raise ShapeError(f"{what}: input {shapes.fmt_shape(x.shape)} and weight {shapes.fmt_shape(w.shape)} must be "
+                         "(N, Cin, *S) and (Cin, Cout/groups, *K)")
+    n, cin = x.shape[:2]
+    if not isinstance(groups, int) or groups < 1 or not shapes.dims_equal(cin, w.shape[0]) or cin % groups:
+        raise ShapeError(f"{what}: input {shapes.fmt_shape(x.shape)} has {shapes.fmt_dim(cin)} channels; weight "
+                         f"{shapes.fmt_shape(w.shape)} with groups={groups} needs {w.shape[0]}, divisible by groups")
+    spatial, kernel = tuple(x.shape[2:]), tuple(w.shape[2:])
+    if not all(isinstance(s, int) for s in spatial):
+        raise ShapeError(f"{what}: needs static spatial dims, got {shapes.fmt_shape(x.shape)}")
+    with scope(name or f"conv_transpose{nd}d"), _context(what, f"input {shapes.fmt_shape(x.shape)}, weight {shapes.fmt_shape(w.shape)}"):
+        stride, dilation = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
+        extra = _tuple(output_padding, nd, "output_padding") if output_padding else (0,) * nd
+        if any(e < 0 or e >= max(st, d) for e, st, d in zip(extra, stride, dilation)):
+            raise ShapeError(f"output_padding {extra} must be smaller than the stride {stride} or the dilation {dilation}")
+        pads = _pads(padding, spatial, kernel, stride, dilation) if padding != "same" else None
+        if pads is None:
+            raise ArgumentError("conv_transpose: padding='same' is not defined; give the amounts")
+        full = tuple((s - 1) * st + d * (k - 1) + 1 + e for s, st, d, k, e in zip(spatial, stride, dilation, kernel, extra))
+        cg, cout_g = cin // groups, w.shape[1]
+        taps, points = math.prod(kernel), math.prod(spatial)
+        xg = reshape(x, (n, groups, cg, points))                                       # (N, G, Cin/G, P)
+        wg = transpose(reshape(w, (groups, cg, cout_g * taps)), (0, 2, 1))            # (G, Cout/G·K, Cin/G)
+        cols = reshape(matmul(wg, xg), (n, groups * cout_g) + kernel + spatial)        # (N, Cout, *K, *S)
+        cols = transpose(cols, (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd)))  # (N, Cout, *S, *K)
+        y = FOLD(cols, size=full, kernel=kernel, stride=stride, dilation=dilation)
+        if any(lo or hi for lo, hi in pads):
+            y = SLICE(y, starts=(0, 0) + tuple(lo for lo, _ in pads),
+                      stops=tuple(y.shape[:2]) + tuple(f - hi for f, (_, hi) in zip(full, pads)), steps=(1,) * (nd + 2))
+        if bias is not None:
+            bias = bias if isinstance(bias, Node) else as_node(bias, dtypes.weak_dtype_for(bias, x.dtype))
+            y = add(y, reshape(bias, (1, groups * cout_g) + (1,) * nd))
+        return y
 
 
 def pool(x, kind: str, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
