@@ -1,0 +1,132 @@
+"""ONNX Resize (nearest, linear, cubic; every coordinate transformation and rounding mode) as graphc ops: per
+resized axis, a few gathers at static source indices weighted by static coefficients (separable, like ONNX's
+own definition), computed here from the static shapes."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dsl as gc
+from .convert import axis_of, converts
+
+
+def _source(ctx, mode: str, out: int, size: int, scale: float, roi: tuple) -> np.ndarray:
+    """x_original for every output index along one axis. The resized length in the formulas is size·scale,
+    not rounded (ONNX's definition: a scale of 0.6 on 4 gives 2 outputs spaced for a length of 2.4)."""
+    i = np.arange(out, dtype=np.float64)
+    length = size * scale
+    if mode == "half_pixel":
+        return (i + 0.5) / scale - 0.5
+    if mode == "half_pixel_symmetric":
+        adjustment = out / length
+        offset = size / 2 * (1 - adjustment)
+        return offset + (i + 0.5) / scale - 0.5
+    if mode == "pytorch_half_pixel":
+        return (i + 0.5) / scale - 0.5 if length > 1 else np.zeros(out)
+    if mode == "align_corners":
+        return i * (size - 1) / (length - 1) if length > 1 else np.zeros(out)
+    if mode == "asymmetric":
+        return i / scale
+    if mode == "tf_crop_and_resize":
+        start, end = roi
+        if length > 1:
+            return start * (size - 1) + i * (end - start) * (size - 1) / (length - 1)
+        return np.full(out, 0.5 * (start + end) * (size - 1))
+    raise ctx.unsupported(f"coordinate_transformation_mode {mode!r}")
+
+
+def _nearest(ctx, x: np.ndarray, size: int, rounding: str) -> list:
+    if rounding == "round_prefer_floor":
+        index = np.where(x - np.floor(x) == 0.5, np.floor(x), np.round(x))
+    elif rounding == "round_prefer_ceil":
+        index = np.where(x - np.floor(x) == 0.5, np.ceil(x), np.round(x))
+    elif rounding in ("floor", "ceil"):
+        index = getattr(np, rounding)(x)
+    else:
+        raise ctx.unsupported(f"nearest_mode {rounding!r}")
+    return [(np.clip(index, 0, size - 1).astype(np.int64), np.ones_like(x))]
+
+
+def _linear(x: np.ndarray, size: int) -> list:
+    low = np.floor(x)
+    ratio = x - low
+    return [(np.clip(low, 0, size - 1).astype(np.int64), 1 - ratio), (np.clip(low + 1, 0, size - 1).astype(np.int64), ratio)]
+
+
+def _cubic(x: np.ndarray, size: int, a: float, exclude_outside: bool) -> list:
+    low = np.floor(x)
+    r = x - low
+    coefficients = [((a * (r + 1) - 5 * a) * (r + 1) + 8 * a) * (r + 1) - 4 * a,
+                    ((a + 2) * r - (a + 3)) * r * r + 1,
+                    ((a + 2) * (1 - r) - (a + 3)) * (1 - r) * (1 - r) + 1,
+                    ((a * (2 - r) - 5 * a) * (2 - r) + 8 * a) * (2 - r) - 4 * a]
+    taps = [low + k for k in (-1, 0, 1, 2)]
+    if exclude_outside:  # taps outside the input weigh nothing; the rest renormalised
+        coefficients = [np.where((t >= 0) & (t <= size - 1), c, 0.0) for t, c in zip(taps, coefficients)]
+        total = sum(coefficients)
+        coefficients = [c / total for c in coefficients]
+    return [(np.clip(t, 0, size - 1).astype(np.int64), c) for t, c in zip(taps, coefficients)]
+
+
+@converts("Resize")
+def resize(ctx):
+    x = ctx.x(0)
+    mode = ctx.attr("mode", "nearest")
+    transform = ctx.attr("coordinate_transformation_mode", "half_pixel")
+    rounding = ctx.attr("nearest_mode", "round_prefer_floor")
+    a, exclude = ctx.attr("cubic_coeff_a", -0.75), bool(ctx.attr("exclude_outside", 0))
+    extrapolation = ctx.attr("extrapolation_value", 0.0)
+    if ctx.attr("antialias", 0):
+        raise ctx.unsupported("antialias=1")
+    policy = ctx.attr("keep_aspect_ratio_policy", "stretch")
+    rank = x.ndim
+    axes = [axis_of(ctx, v, rank) for v in (ctx.attr("axes", None) or range(rank))]
+    if not all(isinstance(x.shape[ax], int) for ax in axes):
+        raise ctx.error("Resize needs static sizes along the resized axes")
+    roi = ctx.static(1, "roi", None) if ctx.has(1) else None
+    scales = ctx.static(2, "scales", None) if ctx.has(2) else None
+    sizes = ctx.ints(3, "sizes", None) if ctx.has(3) else None
+    inputs = [x.shape[ax] for ax in axes]
+    if sizes is not None and len(sizes):
+        if policy != "stretch":  # one scale for every axis: the smaller or the larger of the per-axis ones
+            pick = min if policy == "not_larger" else max
+            s = pick(o / n for o, n in zip(sizes, inputs))
+            sizes = [int(np.floor(n * s + 0.5)) for n in inputs]
+            scale_list = [s] * len(axes)
+        else:
+            scale_list = [o / n for o, n in zip(sizes, inputs)]
+    elif scales is not None and np.asarray(scales).size:
+        scale_list = [float(v) for v in np.asarray(scales).reshape(-1)]
+        sizes = [int(np.floor(n * s)) for n, s in zip(inputs, scale_list)]
+    else:
+        raise ctx.error("Resize needs scales or sizes")
+    roi = np.asarray(roi, np.float64).reshape(-1) if roi is not None and np.asarray(roi).size else None
+    k = len(axes)
+    out, outside = x, None
+    for j, (ax, n, o, s) in enumerate(zip(axes, inputs, sizes, scale_list)):
+        if o == n and s == 1 and transform != "tf_crop_and_resize":
+            continue
+        bounds = (roi[j], roi[j + k]) if roi is not None else (0.0, 1.0)
+        source = _source(ctx, transform, o, n, s, bounds)
+        if mode == "nearest":
+            taps = _nearest(ctx, source, n, rounding)
+        elif mode == "linear":
+            taps = _linear(source, n)
+        elif mode == "cubic":
+            taps = _cubic(source, n, a, exclude)
+        else:
+            raise ctx.unsupported(f"mode {mode!r}")
+        shape = [1] * rank
+        shape[ax] = o
+        terms = []
+        for index, weight in taps:
+            gathered = gc.take(out, index, axis=ax)
+            terms.append(gathered if mode == "nearest" else gathered * gc.const(weight.reshape(shape).astype(x.dtype)))
+        out = terms[0]
+        for t in terms[1:]:
+            out = out + t
+        if transform == "tf_crop_and_resize":
+            beyond = ((source < 0) | (source > n - 1)).reshape(shape)
+            outside = beyond if outside is None else (outside | beyond)
+    if outside is not None and outside.any():
+        out = gc.where(gc.const(outside), gc.cast(gc.const(extrapolation), x.dtype), out)
+    return out
