@@ -189,6 +189,6 @@ def softmax(ctx):
     return gc.cast(gc.eq(gc.iota(tuple(x.shape), axis, first.dtype), first), x.dtype)
 
 
-@converts("Einsum", "Attention")
+@converts("Einsum")
 def not_yet(ctx):
     raise ctx.error(f"graphc does not import {ctx.op_type} yet")
