@@ -114,11 +114,12 @@ def pool(ctx):
         raise ctx.unsupported("auto_pad SAME with ceil_mode")
     pairs = _auto_pads(ctx, x, kernel, strides, dilations, auto_pad, pairs)
     if ctx.op_type == "MaxPool":
-        if ctx.attr("storage_order", 0):
-            raise ctx.unsupported("storage_order=1")
+        column_major = bool(ctx.attr("storage_order", 0))
+        values = gc.pool(x, "max", tuple(kernel), tuple(strides), tuple(pairs), tuple(dilations), ceil_mode)
         if len(ctx.node.output) > 1 and ctx.node.output[1]:
-            raise ctx.unsupported("the Indices output of MaxPool")
-        return gc.pool(x, "max", tuple(kernel), tuple(strides), tuple(pairs), tuple(dilations), ceil_mode)
+            return [values, gc.max_pool_indices(x, tuple(kernel), tuple(strides), tuple(pairs), tuple(dilations),
+                                                ceil_mode, column_major=column_major)]
+        return values
     return gc.pool(x, "avg", tuple(kernel), tuple(strides), tuple(pairs), tuple(dilations), ceil_mode,
                    count_include_pad=bool(ctx.attr("count_include_pad", 0)))
 

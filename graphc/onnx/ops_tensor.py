@@ -202,21 +202,8 @@ def pad(ctx):
     if mode == "constant":
         return gc.pad(x, tuple(pairs), value=float(np.asarray(value).reshape(-1)[0]) if np.asarray(value).size else 0.0)
     if mode in ("edge", "reflect", "wrap"):
-        return _pad_by_gather(ctx, x, pairs, mode)
+        return gc.pad(x, tuple(pairs), mode=mode)
     raise ctx.unsupported(f"mode {mode!r}")
-
-
-def _pad_by_gather(ctx, x, pairs, mode):
-    """edge / reflect / wrap padding: a gather of source indices per padded axis (np.pad's index rules)."""
-    for axis, (before, after) in enumerate(pairs):
-        if not before and not after:
-            continue
-        n = x.shape[axis]
-        if not isinstance(n, int) or n == 0:
-            raise ctx.error(f"{mode} padding of axis {axis} needs a static, non-empty axis")
-        source = np.pad(np.arange(n), (before, after), mode={"edge": "edge", "reflect": "reflect", "wrap": "wrap"}[mode])
-        x = gc.take(x, source.astype(np.int64), axis=axis)
-    return x
 
 
 @converts("OneHot")

@@ -10,8 +10,8 @@ from .math import (abs, add, cast, ceil, cos, div, elu, eq, erf_ as erf, exp_ as
 from .indexing import check_range, gather, getitem, iota, one_hot, take
 from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad, permute, reshape, slice_axis, split,
                        squeeze, stack, sum_to_shape, swapaxes, transpose)
-from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, conv_transpose, log_softmax, max_pool1d, max_pool2d, pool, softmax,
-                 unfold)
+from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, conv_transpose, log_softmax, max_pool1d, max_pool2d,
+                 max_pool_indices, pool, softmax, unfold)
 from .random import bernoulli, dropout, normal, uniform
 from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
 from .arguments import check_functions

@@ -418,9 +418,48 @@ def flip(x, axis=None, name=None):
     return SLICE(x, starts=starts, stops=stops, steps=steps, name=name)
 
 
-def pad(x, pads, value: float = 0.0, name=None):
-    """Constant padding; `pads` is an int (every side) or one (before, after) pair per axis."""
-    return PAD(x, pads=pads, value=value, name=name)
+PAD_MODES = ("constant", "edge", "reflect", "wrap")
+
+
+def pad(x, pads, value: float = 0.0, mode: str = "constant", name=None):
+    """Padding; `pads` is an int (every side) or one (before, after) pair per axis. mode: 'constant' (`value`),
+    'edge' (the border element repeated), 'reflect' (mirrored without the border: at most n - 1 per side) or
+    'wrap' (the other end's elements: at most n per side), as np.pad."""
+    if mode == "constant":
+        return PAD(x, pads=pads, value=value, name=name)
+    if mode not in PAD_MODES:
+        raise ShapeError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    x = as_node(x)
+    pairs = ((pads, pads),) * x.ndim if isinstance(pads, int) else tuple(tuple(p) for p in pads)
+    if len(pairs) != x.ndim or any(shapes.as_int(a, "padding") < 0 or shapes.as_int(b, "padding") < 0 for a, b in pairs):
+        raise ShapeError(f"pad of {_fmt(x.shape)} needs {x.ndim} non-negative (before, after) pairs, got {pads}")
+    for axis, (before, after) in enumerate(pairs):
+        if not before and not after:
+            continue
+        n = x.shape[axis]
+        limit = n - 1 if mode == "reflect" else n
+        if not isinstance(n, int) or n == 0 or max(before, after) > limit:
+            raise ShapeError(f"{mode} padding of axis {axis} of {_fmt(x.shape)} by {(before, after)}: needs a static, "
+                             f"non-empty axis and at most {limit} per side")
+        parts = [x]
+        if mode == "edge":
+            for count, at, where in ((before, 0, 0), (after, n - 1, 1)):
+                if count:
+                    edge = slice_axis(x, axis, at, at + 1)
+                    shape = tuple(count if a == axis else d for a, d in enumerate(x.shape))
+                    parts.insert(0 if where == 0 else len(parts), broadcast_to(edge, shape))
+        elif mode == "reflect":
+            if before:
+                parts.insert(0, flip(slice_axis(x, axis, 1, before + 1), axis))
+            if after:
+                parts.append(flip(slice_axis(x, axis, n - 1 - after, n - 1), axis))
+        else:  # wrap
+            if before:
+                parts.insert(0, slice_axis(x, axis, n - before, n))
+            if after:
+                parts.append(slice_axis(x, axis, 0, after))
+        x = concat(parts, axis=axis)
+    return x
 
 
 def sum_to_shape(g, shape):

@@ -19,7 +19,8 @@ from ..ir import Node
 from .linalg import matmul
 from .math import add, div, exp_ as exp, log_ as log, mul, stop_gradient, sub
 from .movement import SLICE, pad, reshape, transpose
-from .reduce import max as reduce_max, mean as reduce_mean, sum as reduce_sum
+from .indexing import TAKE
+from .reduce import argmax, max as reduce_max, mean as reduce_mean, sum as reduce_sum
 from .registry import Op, as_node, composite, current_scope, register, scope
 
 
@@ -379,6 +380,44 @@ def pool(x, kind: str, kernel_size, stride=None, padding=0, dilation=1, ceil_mod
                                     cols.shape[2:2 + nd])
             scale = (math.prod(kernel) / np.maximum(counts, 1)).astype(x.dtype)  # an all-padding window averages to 0
             return mean if (scale == 1).all() else mul(mean, as_node(scale))
+
+
+def max_pool_indices(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+                     column_major: bool = False, name=None):
+    """Where each window of max pooling found its maximum (the first one among ties), as ONNX's MaxPool
+    Indices: int64 offsets into x flattened (row-major over (N, C, *S); column-major over the spatial axes
+    with `column_major`). Windows are those of pool(x, "max", ...) with the same arguments."""
+    x = as_node(x)
+    nd = x.ndim - 2
+    label = _label("max_pool_indices", name)
+    spatial = tuple(x.shape[2:])
+    if nd < 1 or not all(isinstance(d, int) for d in x.shape):
+        raise ShapeError(f"{label}: needs a static input of rank >= 3 (N, C, ...), got {shapes.fmt_shape(x.shape)}")
+    with _context(label, f"input {shapes.fmt_shape(x.shape)}"):
+        kernel = _tuple(kernel_size, nd, "kernel_size")
+        stride = kernel if stride is None else _tuple(stride, nd, "stride")
+        dilation = _tuple(dilation, nd, "dilation")
+        pads = _pads(padding, spatial, kernel, stride, dilation)
+        grown = tuple((lo, hi + (_ceil_extra(n, k, st, d, lo, hi) if ceil_mode else 0))
+                      for n, k, st, d, (lo, hi) in zip(spatial, kernel, stride, dilation, pads))
+        lowest = -np.inf if dtypes.is_float(x.dtype) else np.iinfo(x.dtype).min
+        with scope(name or "max_pool_indices"):
+            cols = _windows(x, kernel, stride, grown, dilation, lowest)            # (N, C, *out, *K)
+            out = tuple(cols.shape[2:2 + nd])
+            taps = math.prod(kernel)
+            tap = argmax(reshape(cols, tuple(cols.shape[:2]) + out + (taps,)), axis=-1)
+            # table[out position, tap] = the input's spatial offset that tap reads (static)
+            grid = np.meshgrid(*[np.arange(o) for o in out], *[np.arange(k) for k in kernel], indexing="ij")
+            coords = [grid[a] * stride[a] - grown[a][0] + grid[nd + a] * dilation[a] for a in range(nd)]
+            order = reversed(range(nd)) if column_major else range(nd)
+            offset = np.zeros(grid[0].shape, np.int64)
+            for a in order:
+                offset = offset * spatial[a] + np.clip(coords[a], 0, spatial[a] - 1)
+            position = as_node(np.arange(math.prod(out), dtype=np.int64).reshape(out) * taps)
+            spatial_offset = TAKE(as_node(offset.reshape(-1)), add(position, tap), axis=0)
+            n, c = x.shape[:2]
+            plane = as_node((np.arange(n * c, dtype=np.int64) * math.prod(spatial)).reshape((n, c) + (1,) * nd))
+            return add(plane, spatial_offset)
 
 
 def _ceil_extra(n, k, stride, dilation, lo, hi) -> int:

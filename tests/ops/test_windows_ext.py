@@ -103,3 +103,40 @@ def test_pool_options_match_direct_loops_and_their_gradients_check(kind, xs, ker
     report = gc.check_grad(lambda t: gc.sum(gc.pool(t, kind, kernel, stride, pads, dilation, ceil_mode=ceil,
                                                     count_include_pad=include_pad) ** 2), [xv])
     assert max(report.values()) < 1e-6, report
+
+
+@pytest.mark.parametrize("kind,xs,kernel,stride,pads,dilation,ceil,include_pad", [p for p in POOLS if p[0] == "max"])
+@pytest.mark.parametrize("column_major", [False, True])
+def test_max_pool_indices_point_at_each_windows_first_maximum(kind, xs, kernel, stride, pads, dilation, ceil, include_pad,
+                                                              column_major):
+    if column_major and len(xs) != 4:
+        pytest.skip("column-major offsets are defined for 2-D pooling")
+    xv = np.random.default_rng(2).normal(size=xs)
+    x = gc.input("x", xs, gc.float64)
+    got = gc.evaluate(gc.max_pool_indices(x, kernel, stride, pads, dilation, ceil, column_major=column_major), x=xv)
+    values = gc.evaluate(gc.pool(x, "max", kernel, stride, pads, dilation, ceil_mode=ceil), x=xv)
+    assert got.dtype == np.int64 and got.shape == values.shape
+    spatial = xs[2:]
+    for index in np.ndindex(*got.shape):
+        n, c = index[:2]
+        rest = int(got[index]) - (n * xs[1] + c) * int(np.prod(spatial))
+        coords = np.unravel_index(rest, spatial, order="F" if column_major else "C")
+        assert xv[(n, c) + tuple(coords)] == values[index]  # the maximum is where the index says
+        # and it is the first maximum of its window in row-major window order
+        starts = [o * st - lo for o, st, (lo, _) in zip(index[2:], stride, pads)]
+        window = [tuple(s + t * d for s, t, d in zip(starts, tap, dilation)) for tap in np.ndindex(*kernel)]
+        inside = [p for p in window if all(0 <= a < n_ for a, n_ in zip(p, spatial))]
+        first = next(p for p in inside if xv[(n, c) + p] == values[index])
+        assert tuple(int(a) for a in coords) == first
+
+
+@pytest.mark.parametrize("mode", ["edge", "reflect", "wrap"])
+def test_pad_modes_are_numpys_and_their_gradients_check(mode):
+    xv = np.arange(12.0).reshape(3, 4)
+    x = gc.input("x", (3, 4), gc.float64)
+    for pads in [((1, 2), (2, 0)), ((2, 2), (3, 3)), ((0, 0), (0, 1))]:
+        np.testing.assert_array_equal(gc.evaluate(gc.pad(x, pads, mode=mode), x=xv), np.pad(xv, pads, mode=mode))
+    report = gc.check_grad(lambda t: gc.sum(gc.pad(t, ((1, 2), (2, 0)), mode=mode) ** 2), [xv])
+    assert max(report.values()) < 1e-6
+    with pytest.raises(gc.ShapeError, match="at most"):
+        gc.pad(x, ((0, 0), (5, 0)), mode=mode)
