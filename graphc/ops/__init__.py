@@ -1,5 +1,5 @@
 """Every op graphc knows, and the functions that apply them to nodes (lifted to tensors as `graphc.*`)."""
-from . import elementwise as elementwise_module, indexing, leaves, linalg, math, movement, nn, random, reduce  # noqa: F401  (registers the ops)
+from . import elementwise as elementwise_module, indexing, leaves, linalg, math, movement, nn, random, reduce, windowed  # noqa: F401,E501  (registers the ops)
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
 from .linalg import dot, matmul, outer
@@ -10,8 +10,8 @@ from .math import (abs, add, cast, ceil, cos, div, elu, eq, erf_ as erf, exp_ as
 from .indexing import check_range, gather, getitem, iota, one_hot, take
 from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad, permute, reshape, slice_axis, split,
                        squeeze, stack, sum_to_shape, swapaxes, transpose)
-from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, conv_transpose, log_softmax, max_pool1d, max_pool2d,
-                 max_pool_indices, pool, softmax, unfold)
+from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)
+from .windowed import conv_transpose, max_pool_indices, pool
 from .random import bernoulli, dropout, normal, uniform
 from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
 from .arguments import check_functions
@@ -23,6 +23,6 @@ heaviside = step
 check_functions(globals(), keep=lambda name, fn: name != "scope")
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in {
-    "elementwise_module", "indexing", "leaves", "linalg", "math", "movement", "nn", "random", "reduce", "registry",
+    "elementwise_module", "indexing", "leaves", "linalg", "math", "movement", "nn", "random", "reduce", "registry", "windowed",
     "Composite", "Op", "as_node", "make_node", "named", "register", "COMPOSITES", "REGISTRY", "arguments",
     "check_functions"}]
