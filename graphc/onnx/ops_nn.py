@@ -57,28 +57,28 @@ def _auto_pads(ctx, x, kernel, strides, dilations, auto_pad, pairs):
     return out
 
 
-@converts("Conv")
-def conv(ctx):
+def _conv_operands(ctx):
+    """(x, w, bias, kernel, strides, (before, after) pads, dilations, auto_pad) of a Conv or ConvTranspose node."""
     x, w = ctx.x(0), ctx.x(1)
-    spatial = w.ndim - 2
     kernel = ctx.attr("kernel_shape", None) or list(w.shape[2:])
     if list(kernel) != list(w.shape[2:]):
         raise ctx.error(f"kernel_shape {kernel} differs from the weight's {list(w.shape[2:])}")
-    strides, pairs, dilations, auto_pad = _window_options(ctx, spatial, kernel)
+    strides, pairs, dilations, auto_pad = _window_options(ctx, w.ndim - 2, kernel)
+    return x, w, (ctx.x(2) if ctx.has(2) else None), kernel, strides, pairs, dilations, auto_pad
+
+
+@converts("Conv")
+def conv(ctx):
+    x, w, bias, kernel, strides, pairs, dilations, auto_pad = _conv_operands(ctx)
     pairs = _auto_pads(ctx, x, kernel, strides, dilations, auto_pad, pairs)
-    bias = ctx.x(2) if ctx.has(2) else None
     return gc.conv(x, w, bias, stride=tuple(strides), padding=tuple(pairs), dilation=tuple(dilations),
                    groups=ctx.attr("group", 1))
 
 
 @converts("ConvTranspose")
 def conv_transpose(ctx):
-    x, w = ctx.x(0), ctx.x(1)
+    x, w, bias, kernel, strides, pairs, dilations, auto_pad = _conv_operands(ctx)
     spatial = w.ndim - 2
-    kernel = ctx.attr("kernel_shape", None) or list(w.shape[2:])
-    if list(kernel) != list(w.shape[2:]):
-        raise ctx.error(f"kernel_shape {kernel} differs from the weight's {list(w.shape[2:])}")
-    strides, pairs, dilations, auto_pad = _window_options(ctx, spatial, kernel)
     extra = ctx.attr("output_padding", None) or [0] * spatial
     wanted = ctx.attr("output_shape", None)
     if wanted is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
@@ -96,7 +96,6 @@ def conv_transpose(ctx):
             pairs.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
     elif auto_pad == "VALID":
         pairs = [(0, 0)] * spatial
-    bias = ctx.x(2) if ctx.has(2) else None
     return gc.conv_transpose(x, w, bias, stride=tuple(strides), padding=tuple(pairs), output_padding=tuple(extra),
                              dilation=tuple(dilations), groups=ctx.attr("group", 1))
 
