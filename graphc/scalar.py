@@ -24,6 +24,16 @@ def arg_symbols(n: int) -> tuple:
     return sympy.symbols(f"a0:{n}", real=True)
 
 
+class floordiv(sympy.Function):
+    """a // b, floor division (NumPy's floor_divide): a named function so that backends compute it as one
+    operation (exact for integers of any size, where a/b through floats is not)."""
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_Number and b.is_Number and b != 0:
+            return sympy.floor(a / b)
+
+
 class sigmoid(sympy.Function):
     """The logistic function 1/(1+exp(-x)); a named function so that it is evaluated stably."""
 

@@ -293,6 +293,8 @@ class _Walker:
             return b.emit("not", (b.cast(self(e.args[0]), BOOL),), BOOL)
         if t is sympy.Mod:
             return b.binary("mod", self.arith(self(e.args[0])), self.arith(self(e.args[1])))
+        if t is scalar.floordiv:
+            return b.binary("floordiv", self.arith(self(e.args[0])), self.arith(self(e.args[1])))
         raise GraphError(f"graphc cannot compile {t.__name__} in formula {e}")
 
     def pow(self, base, exp) -> int:

@@ -66,6 +66,11 @@ class FormulaWriter:
             zero = self.number(0)
             inner = self.emit("Where", [self.emit("Less", [x, zero]), zero, at_zero])
             return self.emit("Where", [self.emit("Greater", [x, zero]), self.number(1), inner])
+        if e.func is scalar.floordiv:  # integers: (a - a mod b) / b is exact; floats: floor(a / b)
+            a, b = self(e.args[0]), self(e.args[1])
+            if self.dtype.kind in "iu":
+                return self.emit("Div", [self.emit("Sub", [a, self.emit("Mod", [a, b], fmod=0)]), b])
+            return self.emit("Floor", [self.emit("Div", [a, b])])
         if t is sympy.Mod:  # the divisor's sign (np.mod): a - b * floor(a / b) for floats
             a, b = self(e.args[0]), self(e.args[1])
             if self.dtype.kind in "iu":

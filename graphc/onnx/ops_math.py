@@ -39,9 +39,10 @@ def arithmetic(ctx):
 @converts("Div")
 def div(ctx):
     a, b = ctx.x(0), ctx.x(1)
-    if a.dtype.kind in "iu":  # ONNX truncates an integer quotient: (a - fmod(a, b)) / b is exact in float64
-        a64, b64 = gc.cast(a, np.float64), gc.cast(b, np.float64)
-        return gc.cast((a64 - gc.fmod(a64, b64)) / b64, a.dtype)
+    if a.dtype.kind in "iu":  # ONNX truncates an integer quotient: the floor, plus one where it rounded down
+        floor = gc.floor_divide(a, b)
+        inexact = gc.logical_and(gc.ne(gc.mod(a, b), 0), gc.ne(a < 0, b < 0))
+        return gc.where(inexact, floor + 1, floor)
     return gc.div(a, b)
 
 
@@ -211,7 +212,10 @@ def reduce(ctx):
         axes = ctx.attr("axes", None) or None
     axes = None if axes is None else tuple(sorted({axis_of(ctx, a, x.ndim) for a in axes}))
     if x.dtype == np.bool_:
-        raise ctx.unsupported(f"{ctx.op_type} of bool")
+        if ctx.op_type not in ("ReduceMax", "ReduceMin"):
+            raise ctx.unsupported(f"{ctx.op_type} of bool")
+        # any / all: the reduction of the bools as integers, compared back (an empty max is False, an empty min True)
+        return _REDUCTIONS[ctx.op_type](gc.cast(x, np.int32), axes, keepdims) > 0
     return _REDUCTIONS[ctx.op_type](x, axes, keepdims)
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 
+import numpy as np
+
 from .. import dsl as gc
 from .convert import axis_of, converts
 
@@ -102,8 +104,6 @@ def conv_transpose(ctx):
 
 @converts("MaxPool", "AveragePool", "LpPool")
 def pool(ctx):
-    if ctx.op_type == "LpPool":
-        raise ctx.unsupported("LpPool")
     x = ctx.x(0)
     kernel = ctx.attr("kernel_shape")
     spatial = len(kernel)
@@ -112,6 +112,13 @@ def pool(ctx):
     if auto_pad in ("SAME_UPPER", "SAME_LOWER") and ceil_mode:
         raise ctx.unsupported("auto_pad SAME with ceil_mode")
     pairs = _auto_pads(ctx, x, kernel, strides, dilations, auto_pad, pairs)
+    if ctx.op_type == "LpPool":  # (sum over each window of |x|^p)^(1/p): an average pool of |x|^p times the window size
+        p = ctx.attr("p", 2)
+        taps = float(np.prod(kernel))
+        powered = gc.abs(x) ** float(p) if p != 2 else x * x
+        mean = gc.pool(powered, "avg", tuple(kernel), tuple(strides), tuple(pairs), tuple(dilations), ceil_mode,
+                       count_include_pad=True)
+        return (mean * taps) ** (1.0 / p)
     if ctx.op_type == "MaxPool":
         column_major = bool(ctx.attr("storage_order", 0))
         values = gc.pool(x, "max", tuple(kernel), tuple(strides), tuple(pairs), tuple(dilations), ceil_mode)

@@ -139,6 +139,8 @@ pow = register(_Pow("pow", 2, lambda a, b: a ** b, derivative=lambda a, b, y: (b
 # the remainder of floor division (the divisor's sign, np.mod, Python's %) and of truncated division (the
 # dividend's sign, np.fmod, C's %): d/da = 1, d/db = -(a - r)/b, the quotient
 mod = _binary("mod", lambda a, b: sympy.Mod(a, b), derivative=lambda a, b, y: (1, -sympy.floor(a / b)), numpy=np.mod)
+floor_divide = _binary("floor_divide", lambda a, b: scalar.floordiv(a, b), derivative=lambda a, b, y: (0, 0),
+                       numpy=np.floor_divide)  # a // b: piecewise constant, so no gradient
 fmod = _binary("fmod", lambda a, b: sympy.sign(a) * sympy.Mod(Abs(a), Abs(b)),
                derivative=lambda a, b, y: (1, -(a - y) / b), numpy=np.fmod)
 # max/min ties split the gradient evenly (Heaviside(0) = 1/2), like the reductions

@@ -139,6 +139,8 @@ for _name in ("maximum", "minimum"):
         # piecewise linear: no truncation error, so a larger step only lowers the rounding noise
         prim(_name, f"{_sa}x{_sb}", lambda op, a, b: wsum(op(a, b)), *maxmin_operands(_sa, _sb), eps=1e-4)
 
+prim("floor_divide", "piecewise_constant", lambda op, a, b: wsum(op(a, b)), between_integers(3, 4), np.ones((3, 4)),
+     zero=True)
 prim("pow", "const_exponent_neg_base", lambda op, x: wsum(op(x, 3.0)), normal(3, 4))
 prim("pow", "const_base", lambda op, x: wsum(op(2.0, x)), normal(3, 4))
 prim("div", "const_numerator", lambda op, x: wsum(op(1.5, x)), away(3, 4, margin=0.5))

@@ -286,6 +286,7 @@ BINARY = {  # name: (dsl function, oracle, a domain, b domain, result: same|floa
     "ge": (gc.ge, lambda a, b: a >= b, (-2, 2), (-2, 2), "bool"),
     "mod": (gc.mod, np.mod, (-5, 5), (1, 4), "same"),
     "fmod": (gc.fmod, np.fmod, (-5, 5), (1, 4), "same"),
+    "floor_divide": (gc.floor_divide, np.floor_divide, (-5, 5), (1, 4), "same"),
 }
 
 
