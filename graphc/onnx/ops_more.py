@@ -203,3 +203,60 @@ def softmax_cross_entropy(ctx):
     weight = ctx.x(2) if ctx.has(2) else None
     loss = _nll(ctx, log_probs, ctx.x(1), weight, ctx.attr("ignore_index", None), ctx.attr("reduction", "mean"))
     return [loss, log_probs]
+
+
+@converts("Einsum")
+def einsum(ctx):
+    """Any einsum equation as broadcast products and sums: each operand laid out over every index letter (a
+    repeated letter in one operand takes its diagonal first), multiplied, summed over the letters the output
+    drops, and transposed to the output's order."""
+    equation = ctx.attr("equation").replace(" ", "")
+    xs = ctx.inputs()
+    lhs, arrow, rhs = equation.partition("->")
+    terms = lhs.split(",")
+    if len(terms) != len(xs):
+        raise ctx.error(f"equation {equation!r} names {len(terms)} operands, the node has {len(xs)}")
+    ellipsis = max((x.ndim - (len(t) - 3) for t, x in zip(terms, xs) if "..." in t), default=0)
+    spare = [chr(c) for c in range(ord("A"), ord("Z") + 1) if chr(c) not in equation][:ellipsis]
+
+    def letters(term, rank):
+        if "..." not in term:
+            return list(term)
+        before, after = term.split("...")
+        return list(before) + spare[ellipsis - (rank - len(before) - len(after)):] + list(after)
+
+    operands, counts = [], {}
+    for term, x in zip(terms, xs):
+        names = letters(term, x.ndim)
+        for n in names:  # an implicit output keeps the letters that occur once in the whole equation
+            counts[n] = counts.get(n, 0) + 1
+        if len(names) != x.ndim:
+            raise ctx.error(f"term {term!r} does not fit an operand of rank {x.ndim}")
+        while len(set(names)) < len(names):  # a repeated letter: its diagonal
+            first = next(n for n in names if names.count(n) > 1)
+            i, j = [k for k, n in enumerate(names) if n == first][:2]
+            size = x.shape[i]
+            eye = np.eye(size, dtype=x.dtype).reshape([size if a in (i, j) else 1 for a in range(x.ndim)])
+            x = gc.sum(x * gc.const(eye), j)
+            names.pop(j)
+        operands.append((x, names))
+    if arrow:
+        out = letters(rhs, sum(1 for _ in rhs.replace("...", "")) + ellipsis) if "..." in rhs else list(rhs)
+    else:
+        out = spare + sorted(n for n, c in counts.items() if c == 1 and n not in spare)
+    order = list(dict.fromkeys([n for _, names in operands for n in names]))
+    product = None
+    for x, names in operands:
+        ranked = sorted(range(len(names)), key=lambda k: order.index(names[k]))
+        x = gc.transpose(x, tuple(ranked)) if ranked != list(range(len(names))) else x
+        present = [names[k] for k in ranked]
+        shape = [x.shape[present.index(n)] if n in present else 1 for n in order]
+        x = gc.reshape(x, tuple(shape))
+        product = x if product is None else product * x
+    dropped = tuple(k for k, n in enumerate(order) if n not in out)
+    if dropped:
+        product = gc.sum(product, dropped)
+    kept = [n for n in order if n in out]
+    if kept != out:
+        product = gc.transpose(product, tuple(kept.index(n) for n in out))
+    return product

@@ -194,8 +194,3 @@ def softmax(ctx):
         return gc.log_softmax(x, axis=axis)
     first = gc.argmax(x, axis, keepdims=True)
     return gc.cast(gc.eq(gc.iota(tuple(x.shape), axis, first.dtype), first), x.dtype)
-
-
-@converts("Einsum")
-def not_yet(ctx):
-    raise ctx.error(f"graphc does not import {ctx.op_type} yet")

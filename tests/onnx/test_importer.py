@@ -152,3 +152,21 @@ def test_without_the_onnx_package_loading_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(reader.importlib, "import_module", missing)
     with pytest.raises(gc.OnnxError, match=r"pip install 'graphc-compiler\[onnx\]'"):
         gc.onnx.load(b"")
+
+
+@pytest.mark.parametrize("equation,shapes", [
+    ("ij,jk->ik", [(2, 3), (3, 4)]), ("bij,bjk->bik", [(2, 2, 3), (2, 3, 4)]), ("ii->i", [(3, 3)]), ("ii", [(3, 3)]),
+    ("ij->", [(2, 3)]), ("i,i", [(4,), (4,)]), ("...ij,...jk->...ik", [(2, 1, 2, 3), (3, 3, 4)]), ("ij->ji", [(2, 3)]),
+    ("bhqd,bhkd->bhqk", [(1, 2, 3, 4), (1, 2, 5, 4)]), ("i,j->ij", [(2,), (3,)]), ("ijk->kji", [(2, 3, 4)]),
+    ("...ii->...i", [(2, 3, 3)]), ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)])])
+def test_einsum_computes_what_numpy_einsum_does(equation, shapes):
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    names = [f"x{i}" for i in range(len(arrays))]
+    node = helper.make_node("Einsum", names, ["y"], equation=equation)
+    graph = helper.make_graph([node], "e", [helper.make_tensor_value_info(n, TensorProto.FLOAT, a.shape)
+                                            for n, a in zip(names, arrays)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = gc.onnx.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    got = model.compile(backend="reference")(**dict(zip(names, arrays)))[0]
+    np.testing.assert_allclose(got, np.einsum(equation, *arrays), rtol=1e-5, atol=1e-6)
