@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from . import runtime, script as scripts
+from . import runtime, script as scripts, script_views
 from .info import format_report, report
 from .render import render
 
@@ -62,9 +62,9 @@ def _render(args) -> int:
         print(f"wrote {out}")
         return 0
     module = scripts.load(args.script)
-    target, values = scripts.render_target(module, view=args.view, seed=args.seed or 0)
+    target, values = script_views.render_target(module, view=args.view, seed=args.seed or 0)
     if args.view in ("compiled", "memory"):
-        target = scripts.compiled_step(module, target, values)
+        target = script_views.compiled_step(module, target, values)
     out = args.output or f"{os.path.splitext(os.path.basename(args.script))[0]}_{args.view}.svg"
     if args.view == "memory":
         render(target, view="memory", path=out)

@@ -24,7 +24,7 @@ LAYER_OF_MODULE = {
     "graphc.program_verify": 4, "graphc.access": 4,
     "graphc.tensor": 5, "graphc.dsl": 5, "graphc.compiler": 5,
     "graphc.losses": 6, "graphc.optim": 6, "graphc.train": 6, "graphc.data": 6, "graphc.checkpoint": 6,
-    "graphc.script": 6,
+    "graphc.script": 6, "graphc.script_views": 6,
     "graphc.cli": 7, "graphc.info": 7, "graphc": 7,
 }
 LAYER_OF_PACKAGE = {  # the package and every module in it
