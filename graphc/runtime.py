@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from . import dtypes, shapes
+from .ops.leaves import RESIDENCY_LOCK, RESIDENT
 from .errors import ArgumentError, InputError
 from .ir import Node
 from .pipeline import compile_program
@@ -244,10 +245,17 @@ class Specialization:
 
     def __call__(self, arrays: dict) -> list:
         """Run once: `arrays` maps each input (its node, as bind_inputs gives them) to a validated array."""
+        if self.variables and RESIDENT[0]:  # a device step is alive and may hold or take these Variables
+            with RESIDENCY_LOCK:
+                for var in self.variables:
+                    holder = var.holder
+                    if holder is not None:
+                        holder.release(var)
+                return self._run(arrays)
+        return self._run(arrays)
+
+    def _run(self, arrays: dict) -> list:
         with self.lock:
-            for var in self.variables:
-                if var.holder is not None:
-                    var.holder.release(var)
             if self.in_place_inputs:
                 self.run(*[_c_contiguous(arrays[key], dtype) for key, dtype, _ in self.input_slots])
             else:

@@ -19,11 +19,13 @@ import threading
 import numpy as np
 
 from graphc.errors import DeviceError, IndexRangeError, NonFiniteError
+from graphc.ops.leaves import RESIDENCY_LOCK, RESIDENT
 
 _lock = threading.Lock()
 _gpu = None
-# every step's run and every release of a Variable: one device, and a step may release another step's copies
-_steps_lock = threading.RLock()
+# every step's run and every release of a Variable (one device, and a step may release another step's copies),
+# shared with host calls on the same Variables (graphc.ops.leaves)
+_steps_lock = RESIDENCY_LOCK
 ALIGN = 256  # bytes: each buffer in a step's allocation starts at a multiple (the driver's own allocation alignment)
 
 
@@ -110,6 +112,8 @@ class DeviceStep:
         self.gpu.make_current()
         offsets, status_offset, size = self.layout(arena, externals)
         self.base = base = int(driver.call("cuMemAlloc", size))
+        with _steps_lock:
+            RESIDENT[0] += 1
         self.stream = stream = driver.call("cuStreamCreate", driver.api.CUstream_flags.CU_STREAM_NON_BLOCKING)
         memory = {key: base + offset for key, offset in offsets.items()}
         status = base + status_offset
@@ -173,14 +177,16 @@ class DeviceStep:
         with _steps_lock:
             if var.holder is not self:
                 return
-            for held, address, host, nbytes in self.variables:
-                if held is var:
-                    if nbytes:
-                        self.gpu.make_current()
-                        self.driver.call("cuMemcpyDtoHAsync", host.ctypes.data, address, nbytes, self.stream)
-                        self.driver.call("cuStreamSynchronize", self.stream)
-                    break
-            var.holder = None
+            try:
+                for held, address, host, nbytes in self.variables:
+                    if held is var:
+                        if nbytes:
+                            self.gpu.make_current()
+                            self.driver.call("cuMemcpyDtoHAsync", host.ctypes.data, address, nbytes, self.stream)
+                            self.driver.call("cuStreamSynchronize", self.stream)
+                        break
+            finally:  # a failed copy still hands the Variable back: its host array is what remains
+                var.holder = None
 
     def close(self) -> None:
         """Bring the Variables this step holds back to the host, then free its graph, stream and memory."""
@@ -197,6 +203,8 @@ class DeviceStep:
                         self.driver.call(name, handle)
                     except Exception:  # noqa: BLE001 - as above
                         pass
+            if self.base is not None:
+                RESIDENT[0] -= 1
             self.base = self.stream = self.graph = self.graph_exec = None
             self.variables = []
 

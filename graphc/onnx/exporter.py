@@ -33,6 +33,9 @@ def save(outputs, path=None, inputs=None, *, name: str = "graphc", opset: int = 
     """Write `outputs` (a tensor, a list, or {name: tensor}) as an ONNX model at `path` (atomically); return the
     ModelProto. `inputs` fixes the graph inputs' order (default: as the graph finds them)."""
     onnx = require_onnx()
+    if not isinstance(opset, int) or not 14 <= opset <= OPSET:
+        raise OnnxError(f"gc.onnx.save writes opsets 14 to {OPSET} (the forms of Reshape and the reductions it "
+                        f"uses), got opset={opset!r}")
     named = outputs if isinstance(outputs, dict) else None
     out_nodes = as_nodes(list(named.values()) if named is not None else outputs)
     graph = gc.graph([gc.Tensor.of(n) for n in out_nodes])
@@ -154,8 +157,9 @@ class _Writer:
             return self.emit("MatMul", args, hint)
         if op == "transpose":
             return self.emit("Transpose", args, hint, perm=list(attrs["perm"]))
-        if op == "reshape":
-            return self.emit("Reshape", [args[0], self.shape_value(attrs["shape"], what, infer=True)], hint)
+        if op == "reshape":  # allowzero: a 0 in the target is a zero-length dim, not "copy the input's"
+            return self.emit("Reshape", [args[0], self.shape_value(attrs["shape"], what, infer=True)], hint,
+                             **({"allowzero": 1} if 0 in attrs["shape"] else {}))
         if op == "broadcast_to":
             own = (1,) * (len(attrs["shape"]) - x.ndim) + tuple(x.shape)
             # Expand keeps an input dim where the target says 1: a symbolic dim the input has needs no value
@@ -179,9 +183,13 @@ class _Writer:
         if op == "unfold":
             return self.unfold(args[0], x, attrs, hint, what)
         if op in ("sum", "max", "min", "mean", "prod"):
-            args = [self.cast_to(args[0], x.dtype, node.dtype, what)]  # graphc's result type (mean of ints is float)
             axes = list(attrs["axes"])
             keep = int(bool(attrs["keepdims"]))
+            if node.dtype == np.bool_:  # any / all: ONNX reduces no bools
+                reduced = self.emit(_REDUCE[op], [self.cast_to(args[0], x.dtype, np.int32, what)], hint, axes=axes,
+                                    keepdims=keep)
+                return self.emit("Cast", [reduced], hint, to=_onnx_type(np.bool_, what))
+            args = [self.cast_to(args[0], x.dtype, node.dtype, what)]  # graphc's result type (mean of ints is float)
             if op == "sum":
                 return self.emit("ReduceSum", [args[0], self.constant(np.array(axes, np.int64), "axes")], hint, keepdims=keep)
             return self.emit(_REDUCE[op], args, hint, axes=axes, keepdims=keep)
@@ -216,6 +224,8 @@ class _Writer:
         """A symbolic dim's run-time value, as a 1-element int64 tensor: from an input's shape (times a constant
         factor: 4*batch)."""
         factor, symbol = sympy.sympify(dim).as_coeff_Mul()
+        if not factor.is_Integer:
+            raise OnnxError(f"{what}: the dim {dim} is not an input's dim times an integer; it cannot be exported")
         for node, info in zip(self.input_nodes, self.inputs):
             for axis, d in enumerate(node.shape):
                 if not isinstance(d, int) and sympy.simplify(d - symbol) == 0:
@@ -264,6 +274,8 @@ class _Writer:
         expr = sympy.sympify(expr)
         if np.dtype(compute).kind in "iub" and any(not n.is_Integer for n in expr.atoms(sympy.Number)):
             compute = np.dtype(np.float64)  # a fraction in an integer op's formula (round's tie test): exact in float64
+        elif np.dtype(compute) == np.bool_:
+            compute = np.dtype(np.int32)  # comparisons of bools: ONNX compares numbers only
         cast_args = [a if i.dtype == compute else self.emit("Cast", [a], "cast", to=_onnx_type(compute, what))
                      for a, i in zip(args, node.inputs)]
         writer = FormulaWriter(lambda op, ins, **kw: self.emit(op, ins, hint, **kw),

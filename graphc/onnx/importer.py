@@ -167,6 +167,8 @@ class Importer:
         dims = []
         for n, d in enumerate(shape.dim):
             if d.HasField("dim_value"):
+                if d.dim_value < 0:
+                    raise OnnxError(f"{self.where}: input {info.name!r}: dim {n} is {d.dim_value}; dims are >= 0")
                 dims.append(int(d.dim_value))
             else:  # a named dim is a symbol shared by every input that names it; an unnamed one its own
                 dims.append(d.dim_param or f"{info.name}_dim{n}")
@@ -194,6 +196,9 @@ class Importer:
             else:
                 with gc.scope(_scope_name(node)):
                     results = convert(ctx)
+            ctx.check_attributes_read()
+            results = list(results) if isinstance(results, (list, tuple)) else [results]
+            self.bind(node, label, results, all_static)
         except OnnxError:
             raise
         except GraphcError as e:
@@ -201,12 +206,13 @@ class Importer:
         except Exception as e:  # noqa: BLE001 - a converter's own failure still names the node, never a raw error
             raise OnnxError(f"{label}: graphc's importer failed on this node ({type(e).__name__}: {e}); "
                             "this is a bug in graphc, please report it") from e
-        ctx.check_attributes_read()
-        results = list(results) if isinstance(results, (list, tuple)) else [results]
-        names = [o for o in node.output]
+
+    def bind(self, node, label: str, results: list, all_static: bool) -> None:
+        """The node's outputs become values: arrays static, tensors computed from static values only folded."""
+        names = list(node.output)
         if len(results) < len([n for n in names if n]):
             raise OnnxError(f"{label}: graphc computes {len(results)} of its {len(names)} outputs")
-        fold = all(isinstance(self.values.get(i), Static) or not i for i in node.input) and node.op_type not in _NOT_FOLDED
+        fold = all_static and node.op_type not in _NOT_FOLDED
         for name, value in zip(names, results):
             if not name:
                 continue

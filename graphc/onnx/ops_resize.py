@@ -101,7 +101,8 @@ def resize(ctx):
         raise ctx.error("Resize needs scales or sizes")
     roi = np.asarray(roi, np.float64).reshape(-1) if roi is not None and np.asarray(roi).size else None
     k = len(axes)
-    out, outside = x, None
+    # integers interpolate in float64 (ONNX's reference rounds the result half to even)
+    out, outside = (gc.cast(x, np.float64) if x.dtype.kind in "iu" and mode != "nearest" else x), None
     for j, (ax, n, o, s) in enumerate(zip(axes, inputs, sizes, scale_list)):
         if o == n and s == 1 and transform != "tf_crop_and_resize":
             continue
@@ -120,7 +121,7 @@ def resize(ctx):
         terms = []
         for index, weight in taps:
             gathered = gc.take(out, index, axis=ax)
-            terms.append(gathered if mode == "nearest" else gathered * gc.const(weight.reshape(shape).astype(x.dtype)))
+            terms.append(gathered if mode == "nearest" else gathered * gc.const(weight.reshape(shape).astype(out.dtype)))
         out = terms[0]
         for t in terms[1:]:
             out = out + t
@@ -128,5 +129,5 @@ def resize(ctx):
             beyond = ((source < 0) | (source > n - 1)).reshape(shape)
             outside = beyond if outside is None else (outside | beyond)
     if outside is not None and outside.any():
-        out = gc.where(gc.const(outside), gc.cast(gc.const(extrapolation), x.dtype), out)
-    return out
+        out = gc.where(gc.const(outside), gc.cast(gc.const(extrapolation), out.dtype), out)
+    return gc.cast(gc.round(out), x.dtype) if out.dtype != x.dtype else out  # integers: interpolated, then rounded

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import OnnxError
+from ..errors import GraphcError, OnnxError
 from ..shapes import check_fits
 from .types import onnx_dtype
 
@@ -46,13 +46,23 @@ def read_model(source):
         if size > MAX_MODEL_BYTES:
             raise OnnxError(f"{where}: {size} bytes is larger than an ONNX model file can be (2 GiB; larger "
                             "models keep their weights in external data files)")
-        model, folder = _parse(onnx, path.read_bytes(), where), path.parent
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise OnnxError(f"{where}: cannot read the model file ({e.strerror or e})") from None
+        model, folder = _parse(onnx, data, where), path.parent
     else:
         raise OnnxError(f"gc.onnx.load takes a path, bytes or an onnx.ModelProto, got {type(source).__name__}")
     if not model.HasField("graph"):
         raise OnnxError(f"{where}: not an ONNX model (it has no graph)")
     for tensor in _tensors(model.graph):
-        _resolve(tensor, folder, where)
+        try:
+            _resolve(tensor, folder, where)
+        except OnnxError:
+            raise
+        except (OSError, ValueError, GraphcError) as e:  # an unreadable file, a path NumPy/OS refuse, too large
+            raise OnnxError(f"{where}: tensor {tensor.name or '<unnamed>'!r}: its external data cannot be read "
+                            f"({type(e).__name__}: {e})") from None
     return model, where
 
 
@@ -89,7 +99,9 @@ def _resolve(tensor, folder: Path | None, where: str) -> None:
     if folder is None:
         raise OnnxError(f"{where}: tensor {name!r} keeps its data in external file {location!r}; "
                         "load the model from its path so that the file can be found beside it")
-    if not location or os.path.isabs(location) or Path(location).drive:
+    if any(d < 0 for d in tensor.dims):
+        raise OnnxError(f"{where}: tensor {name!r} has negative dims {list(tensor.dims)}")
+    if not location or "\0" in location or os.path.isabs(location) or Path(location).drive:
         raise OnnxError(f"{where}: tensor {name!r}: external data path {location!r} must be relative to the model's folder")
     base = folder.resolve()
     target = (base / location).resolve()

@@ -38,6 +38,8 @@ def _evaluate(ctx, values: list):
     if op not in SUPPORTED:
         raise ctx.error(f"{op} on a shape with symbolic dims is not supported (export the model with static shapes)")
     x = np.asarray(values[0], dtype=object)
+    if op == "Shape":  # the shape of a shape value is static
+        return np.asarray(x.shape[slice(ctx.attr("start", 0), ctx.attr("end", None))], np.int64)
     if op in ("Identity", "Cast"):
         if op == "Cast":
             from .types import onnx_dtype  # the dtype table (no cycle: types imports nothing of this package)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import threading
 
 import numpy as np
 
@@ -42,14 +43,23 @@ class ConstValue:
         return np.array2string(a, precision=4, threshold=6) if a.size <= 6 else f"<{a.dtype}{list(a.shape)}>"
 
 
+# Parameters kept in a device's memory (Variable.holder): device steps and the host calls that share their
+# Variables take this lock while they move or use them; `RESIDENT[0]` counts the live device steps, so host
+# calls take it only while one exists.
+RESIDENCY_LOCK = threading.RLock()
+RESIDENT = [0]
+
+
 class Variable:
     """The storage behind a parameter or a piece of optimiser state: a NumPy array updated in place.
 
     A device backend may keep the newest copy in its own memory between steps (`holder`: an object with
     `release(var)`, which copies it back into the host array and sets `holder` to None). Reading `value`
-    brings it back first, and hands the host array out as the current one: the device takes it again
-    before its next step, so a change made through it is always seen. Host backends release a holder
-    before they run (runtime.Specialization)."""
+    brings it back first and hands the host array out as the current one: the device takes it again before
+    its next step, so a change made through that array before the next device step is seen. The array is
+    current until then: across device steps, keep the Variable (or its Param) and read `.value` again, as a
+    host backend's in-place updates would otherwise suggest. Host backends release a holder before they
+    run (runtime.Specialization)."""
 
     def __init__(self, name: str, value: np.ndarray, trainable: bool = True, role: str = "param"):
         self.name, self.trainable, self.role = name, trainable, role
@@ -58,9 +68,11 @@ class Variable:
 
     @property
     def value(self) -> np.ndarray:
-        holder = self.holder
-        if holder is not None:
-            holder.release(self)
+        if self.holder is not None:
+            with RESIDENCY_LOCK:
+                holder = self.holder
+                if holder is not None:
+                    holder.release(self)
         return self._value
 
     @value.setter

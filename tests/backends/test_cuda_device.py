@@ -143,3 +143,21 @@ def test_graphc_info_names_the_device_its_compute_capability_the_driver_and_nvrt
     monkeypatch.setattr(device, "_gpu", Gpu(Driver(FakeDriver(None))))
     line = function.CudaBackend.describe()
     assert line.startswith("runs on host emulation (compute capability 8.0), driver for CUDA 13.0, NVRTC 13.5"), line
+
+
+def test_a_failed_copy_back_hands_the_variable_to_the_host_and_says_so(tmp_path):
+    from graphc.ops.leaves import RESIDENT
+
+    data = _batch(17)
+    gpu_fn, (w1, _) = _mlp_step("cuda")
+    step, fake = _on_fake_device(gpu_fn, data, tmp_path)
+    assert RESIDENT[0] >= 1
+    gpu_fn(**data)
+    assert w1.variable.holder is step
+    fake.cuMemcpyDtoHAsync = lambda *args: (1,)  # the driver fails every copy from now on
+    with pytest.raises(gc.DeviceError, match="cuMemcpyDtoHAsync failed"):
+        w1.value  # noqa: B018
+    assert w1.variable.holder is None and isinstance(w1.value, np.ndarray)
+    live = RESIDENT[0]
+    step.close()
+    assert RESIDENT[0] == live - 1

@@ -79,3 +79,16 @@ def test_save_writes_atomically_and_the_model_loads_back(tmp_path):
     xv = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(back(x=xv)[0], gc.evaluate(y, x=xv), rtol=1e-6)
     assert list(back.params) == ["w"]
+
+
+def test_bool_comparisons_reductions_and_zero_length_reshapes_export_as_valid_models():
+    a, b, z = gc.input("a", (3,), gc.bool_), gc.input("b", (3,), gc.bool_), gc.input("z", (None, 3))
+    outs = {"lt": a < b, "ge": a >= b, "any": gc.max(a), "all": gc.min(a, 0), "r": gc.reshape(z, (3, -1))}
+    model = gc.onnx.save(outs, inputs=[a, b, z])
+    onnx.checker.check_model(model, full_check=True)
+    feeds = dict(a=np.array([True, False, True]), b=np.array([False, False, True]), z=np.zeros((0, 3), np.float32))
+    want = gc.compile(list(outs.values()), inputs=[a, b, z], backend="reference")(**feeds)
+    for g, w in zip(_run(model, feeds), want):
+        np.testing.assert_array_equal(g, w)
+    with pytest.raises(gc.OnnxError, match="opsets 14 to 17"):
+        gc.onnx.save(outs, opset=18)

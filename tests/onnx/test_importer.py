@@ -170,3 +170,54 @@ def test_einsum_computes_what_numpy_einsum_does(equation, shapes):
     model = gc.onnx.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     got = model.compile(backend="reference")(**dict(zip(names, arrays)))[0]
     np.testing.assert_allclose(got, np.einsum(equation, *arrays), rtol=1e-5, atol=1e-6)
+
+
+def _one_node(op, inputs, outputs, opset=17, **attrs):
+    infos = [helper.make_tensor_value_info(name, dtype, shape) for name, dtype, shape in inputs]
+    graph = helper.make_graph([helper.make_node(op, [i[0] for i in inputs], outputs, **attrs)], "g", infos,
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outputs])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_bad_values_in_a_model_are_one_onnx_error():
+    static_gather = _mlp(extra_nodes=[
+        helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.array([1, 2, 3], np.int64))),
+        helper.make_node("Constant", [], ["i"], value=numpy_helper.from_array(np.array([5], np.int64))),
+        helper.make_node("Gather", ["c", "i"], ["g"], name="bad_gather")])
+    with pytest.raises(gc.OnnxError, match="bad_gather"):
+        gc.onnx.load(static_gather)
+    with pytest.raises(gc.OnnxError, match="dim 0 is -1"):
+        gc.onnx.load(_one_node("Relu", [("x", TensorProto.FLOAT, [-1])], ["y"]))
+
+
+def test_external_data_with_odd_paths_or_dims_is_refused(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(W1.tobytes())
+    path = tmp_path / "m.onnx"
+    for tensor, match in ((_external("w\0.bin"), "must be relative"), (_external("weights.bin", length=1), "does not hold")):
+        path.write_bytes(_mlp(w1=tensor).SerializeToString())
+        with pytest.raises(gc.OnnxError, match=match):
+            gc.onnx.load(path)
+    negative = _external("weights.bin")
+    negative.dims[:] = [-4, -5]
+    path.write_bytes(_mlp(w1=negative).SerializeToString())
+    with pytest.raises(gc.OnnxError, match="negative dims"):
+        gc.onnx.load(path)
+
+
+def test_shape_arithmetic_on_symbolic_dims_and_integer_resize_follow_onnxs_reference():
+    from onnx.reference import ReferenceEvaluator
+
+    shape_of_shape = _one_node("Shape", [("x", TensorProto.FLOAT, ["N", 3])], ["s"])
+    shape_of_shape.graph.node.append(helper.make_node("Shape", ["s"], ["t"]))
+    del shape_of_shape.graph.output[:]  # the shape itself is symbolic (no array can hold it); its length is 2
+    shape_of_shape.graph.output.append(helper.make_tensor_value_info("t", TensorProto.INT64, None))
+    model = gc.onnx.load(shape_of_shape)
+    assert model.outputs["t"].op == "const"
+    np.testing.assert_array_equal(model.outputs["t"].node.attrs["value"].array, [2])
+    for mode in ("linear", "cubic", "nearest"):
+        resize = _one_node("Resize", [("x", TensorProto.INT32, [1, 4])], ["y"], mode=mode)
+        resize.graph.node[0].input.extend(["", "scales"])
+        resize.graph.initializer.append(numpy_helper.from_array(np.array([1.0, 2.0], np.float32), "scales"))
+        x = np.array([[0, 10, 20, 30]], np.int32)
+        want = ReferenceEvaluator(resize).run(None, {"x": x})[0]
+        np.testing.assert_array_equal(gc.onnx.load(resize).compile(backend="reference")(x=x)[0], want)
