@@ -217,7 +217,7 @@ class Importer:
             if not name:
                 continue
             if isinstance(value, np.ndarray):
-                value = Static(symbolic.settle(value) if symbolic.is_symbolic(value) else value)
+                value = Static(symbolic.settle(value, symbolic.result_dtype(node)) if symbolic.is_symbolic(value) else value)
             elif fold and isinstance(value, Tensor) and shapes.is_static(value.shape):  # from static values only: folded
                 value = Static(np.asarray(gc.evaluate(value)))
             elif isinstance(value, Tensor) and value.node.op.name not in ("input", "param"):

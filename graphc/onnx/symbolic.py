@@ -16,11 +16,20 @@ def is_symbolic(array) -> bool:
     return isinstance(array, np.ndarray) and array.dtype == object
 
 
-def settle(array: np.ndarray) -> np.ndarray:
-    """An int64 array when no entry is symbolic any more, else the object array."""
+def settle(array: np.ndarray, dtype=np.int64) -> np.ndarray:
+    """An integer array of `dtype` (the node's: Cast to int32 stays int32) when no entry is symbolic any more,
+    else the object array."""
     if all(isinstance(v, (int, np.integer)) or (isinstance(v, sympy.Basic) and v.is_Integer) for v in array.reshape(-1)):
-        return np.array([int(v) for v in array.reshape(-1)], np.int64).reshape(array.shape)
+        return np.array([int(v) for v in array.reshape(-1)], dtype).reshape(array.shape)
     return array
+
+
+def result_dtype(node):
+    """The integer dtype a settled shape value takes: a Cast's target where it is int32, else int64."""
+    if node.op_type == "Cast":
+        to = next((a.i for a in node.attribute if a.name == "to"), 7)
+        return np.int32 if to == 6 else np.int64
+    return np.int64
 
 
 def evaluate(ctx, values: list) -> np.ndarray:

@@ -221,3 +221,14 @@ def test_shape_arithmetic_on_symbolic_dims_and_integer_resize_follow_onnxs_refer
         x = np.array([[0, 10, 20, 30]], np.int32)
         want = ReferenceEvaluator(resize).run(None, {"x": x})[0]
         np.testing.assert_array_equal(gc.onnx.load(resize).compile(backend="reference")(x=x)[0], want)
+
+
+def test_a_static_dim_picked_from_a_symbolic_shape_and_cast_keeps_the_cast_type():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Constant", [], ["i"], value=helper.make_tensor("i", TensorProto.INT64, [1], [1])),
+             helper.make_node("Gather", ["s", "i"], ["g"]), helper.make_node("Cast", ["g"], ["c"], to=TensorProto.INT32)]
+    graph = helper.make_graph(nodes, "g", [x], [helper.make_tensor_value_info("c", TensorProto.INT32, None)])
+    model = gc.onnx.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    out = model.outputs["c"]
+    assert out.dtype == np.int32 and out.node.attrs["value"].array.tolist() == [3]
