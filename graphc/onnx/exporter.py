@@ -7,14 +7,11 @@ ops an inference model has no use for (random sampling, the backward pass's scat
 naming the node."""
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import sympy
 
 from .. import dsl as gc, scalar, shapes
+from ..checkpoint import atomic_write
 from ..errors import OnnxError
 from ..ops.elementwise import Elementwise
 from ..tensor import as_nodes
@@ -56,21 +53,10 @@ def save(outputs, path=None, inputs=None, *, name: str = "graphc", opset: int = 
         onnx.helper.make_graph(writer.nodes, name, writer.inputs, outputs_info, writer.initializers),
         opset_imports=[onnx.helper.make_opsetid("", opset)], producer_name="graphc")
     model.ir_version = min(model.ir_version, 8)  # readable by onnxruntime releases of the last years
-    if path is not None:
-        _write_atomically(Path(path), model.SerializeToString())
+    if path is not None:  # the checkpoints' atomic write: a crash never leaves half a model behind
+        data = model.SerializeToString()
+        atomic_write(str(path), lambda f: f.write(data))
     return model
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _onnx_type(dtype, what) -> int:
@@ -265,8 +251,8 @@ class _Writer:
         for axis in range(nd):
             position = grids[axis] * stride[axis] + grids[nd + axis] * dilation[axis]
             flat = flat * spatial[axis] + position
-        lead = [0, 0] if all(isinstance(d, int) for d in x.shape[:2]) else [0, 0]  # Reshape's 0 keeps N and C
-        flattened = self.emit("Reshape", [name, self.constant(np.array(lead + [int(np.prod(spatial))], np.int64), "shape")],
+        # Reshape's 0 keeps the input's N and C (either may be symbolic)
+        flattened = self.emit("Reshape", [name, self.constant(np.array([0, 0, int(np.prod(spatial))], np.int64), "shape")],
                               f"{hint}_flat")
         return self.emit("Gather", [flattened, self.constant(flat, "window_index")], hint, axis=2)
 

@@ -22,6 +22,7 @@ _ACTIVATIONS = {
     "Softplus": (lambda x, a, b: gc.softplus(x), None, None),
     "Affine": (lambda x, a, b: a * x + b, 1.0, 0.0),
 }
+_BY_LOWER_NAME = {k.lower(): v for k, v in _ACTIVATIONS.items()}
 _DEFAULTS = {"RNN": ["Tanh"], "GRU": ["Sigmoid", "Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"]}
 _GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
@@ -35,8 +36,7 @@ def _activations(ctx, directions: int):
         raise ctx.error(f"activations {names}: expected {per} per direction")
     out = []
     for name in names:
-        entry = _ACTIVATIONS.get(name[:1].upper() + name[1:] if name else name) or _ACTIVATIONS.get(
-            {k.lower(): k for k in _ACTIVATIONS}.get(name.lower(), ""))
+        entry = _BY_LOWER_NAME.get(name.lower())  # ONNX's activation names, in any case
         if entry is None:
             raise ctx.unsupported(f"activation {name!r}")
         fn, a, b = entry

@@ -92,3 +92,14 @@ def test_bool_comparisons_reductions_and_zero_length_reshapes_export_as_valid_mo
         np.testing.assert_array_equal(g, w)
     with pytest.raises(gc.OnnxError, match="opsets 14 to 17"):
         gc.onnx.save(outs, opset=18)
+
+
+def test_a_saved_model_has_the_usual_file_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "m.onnx"
+    gc.onnx.save(gc.input("x", (2,)) * 2.0, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
