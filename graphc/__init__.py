@@ -2,7 +2,7 @@
 __version__ = "0.1.0"
 
 from . import dtypes
-from .dtypes import bool_, float32, float64, int32, int64
+from .dtypes import bool_, float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64
 from .errors import (ArgumentError, DeviceError, DifferentiationError, DTypeError, GraphcError, GraphError, IndexRangeError,
                      InputError, NonFiniteError, OnnxError, RenderError, ShapeError, TooLargeError)
 from .ir import Graph, Node, verify

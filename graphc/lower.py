@@ -76,6 +76,7 @@ class LoweringContext:
         result = out.buffer.dtype
         if compute is None:
             compute = result if result != scalar_ops.BOOL else dtypes.promote(*(a.buffer.dtype for a in accesses))
+        compute = dtypes.compute_type(compute)  # arithmetic never happens in a storage-only type (float16)
         loads, binding = [], {}
         for sym, a in zip(symbols, accesses):
             if a.buffer.role == "const" and a.buffer.size == 1:

@@ -375,13 +375,27 @@ def evaluate(body: Body, args: dict, axes: tuple = ()):
             elif o.op == "axis":
                 v = axes[o.value]
             elif o.op == "cast":
-                v = np.asarray(values[o.args[0]]).astype(o.dtype)
+                v = cast_array(values[o.args[0]], o.dtype)
             else:
                 v = NUMPY_FUNCS[o.op](*(values[a] for a in o.args))
                 if o.op in ("erf", "pow", "div") and np.asarray(v).dtype != o.dtype:
                     v = np.asarray(v).astype(o.dtype)
             values.append(v)
     return values[body.out]
+
+
+def cast_array(x, dtype) -> np.ndarray:
+    """`x` converted to `dtype` as every backend converts it: a C cast, except that a float whose truncation
+    lies outside an integer type's range (or NaN) gives the type's minimum (0 for unsigned types), on every
+    platform and width (NumPy's own result there is the CPU's: x86 wraps narrow types, ARM saturates)."""
+    x, dtype = np.asarray(x), np.dtype(dtype)
+    if x.dtype.kind != "f" or dtype.kind not in "iu":
+        return x.astype(dtype)
+    bits = 8 * dtype.itemsize
+    lo, hi = (-(2.0 ** (bits - 1)), 2.0 ** (bits - 1)) if dtype.kind == "i" else (0.0, 2.0 ** bits)
+    inside = (x >= lo) & (x < hi)  # NaN compares False
+    with np.errstate(invalid="ignore"):
+        return np.where(inside, np.where(inside, x, 0).astype(dtype), dtype.type(np.iinfo(dtype).min))
 
 
 _FORMULA_CACHE: dict = {}

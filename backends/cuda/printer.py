@@ -104,7 +104,8 @@ class ModulePrinter:
                 f'extern "C" __global__ void {name}(const {memory_type(buf.dtype)}* {buf.name}, int* gc_status) {{\n'
                 f"  for (long long p = blockIdx.x * (long long)blockDim.x + threadIdx.x; p < {buf.size}LL;"
                 f" p += (long long)gridDim.x * blockDim.x) {{\n"
-                f"    const {c_type(buf.dtype)} x = {buf.name}[p];\n"
+                f"    const {'float' if np.dtype(buf.dtype) == np.float16 else c_type(buf.dtype)} x = "
+                f"{'gc_h2f(' + buf.name + '[p])' if np.dtype(buf.dtype) == np.float16 else buf.name + '[p]'};\n"
                 f"    if (isnan(x)) atomicCAS(gc_status, 0, {-(2 * i + 1)});\n"
                 f"    else if (isinf(x)) atomicCAS(gc_status, 0, {-(2 * i + 2)});\n"
                 f"  }}\n}}\n")
@@ -398,7 +399,7 @@ def _blocks(points: int) -> int:
 
 def _atomic_add(dtype) -> bool:
     dtype = np.dtype(dtype)
-    return (dtype.kind == "f") or (dtype.kind in "iu" and dtype.itemsize in (4, 8))
+    return (dtype.kind == "f" and dtype.itemsize >= 4) or (dtype.kind in "iu" and dtype.itemsize in (4, 8))
 
 
 def _atomic(where: str, value: str, dtype) -> str:

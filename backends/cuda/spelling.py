@@ -17,9 +17,14 @@ C_TYPES = {"b": {1: "bool"}, "i": {1: "signed char", 2: "short", 4: "int", 8: "l
            "f": {4: "float", 8: "double"}}
 
 
+F16 = np.dtype(np.float16)
+
+
 def c_type(dtype) -> str:
-    """The register type of a dtype."""
+    """The register type of a dtype (float16: its bits, only ever converted, with gc_h2f and gc_f2h)."""
     dtype = np.dtype(dtype)
+    if dtype == F16:
+        return "unsigned short"
     try:
         return C_TYPES[dtype.kind][dtype.itemsize]
     except KeyError:
@@ -40,6 +45,8 @@ def literal(value, dtype) -> str:
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
         return "true" if bool(value) else "false"
+    if dtype == F16:
+        return f"((unsigned short){int(np.array(value, dtype=np.float16).view(np.uint16))})"
     if dtype.kind in "iu":
         v = int(value)
         if dtype.itemsize == 8:
@@ -75,6 +82,9 @@ def expression(op: str, args: list[str], dts: list, out) -> str:
         return cast(args[0], dts[0], out)
     if op == "where":
         return f"({args[0]} ? {args[1]} : {args[2]})"
+    if out == F16 or F16 in [np.dtype(d) for d in dts]:
+        raise NotImplementedError(f"float16 {op!r} reached the CUDA printer: float16 is computed in float32 "
+                                  "(graphc.dtypes.COMPUTE_TYPE), so only casts and selections should meet it")
     if op in COMPARE:
         return f"({args[0]} {COMPARE[op]} {args[1]})"
     if op == "and":
@@ -128,6 +138,14 @@ def cast(x: str, src, dst) -> str:
     if src == dst:
         return x
     t = c_type(dst)
+    if src == F16:
+        if dst.kind == "b":
+            return f"(({x} & 0x7fff) != 0)"  # NaN is True, as NumPy
+        return cast(f"gc_h2f({x})", np.float32, dst)
+    if dst == F16:
+        if src == np.float64:
+            return f"gc_d2h({x})"
+        return f"gc_f2h({x if src == np.float32 else cast(x, src, np.float32)})"
     if dst.kind == "b":
         return f"({x} != 0)"  # NaN != 0: True, as NumPy
     if src.kind == "f" and dst.kind in "iu":  # out of range and NaN: the integer minimum (signed) or 0
@@ -177,6 +195,30 @@ template <typename T, typename U> __device__ __forceinline__ T gc_ipow(T base, T
     b *= b;
   }
   return T(result);
+}
+// float16 as its bits: exact conversions, rounding to nearest even (graphc computes float16 in float32)
+__device__ __forceinline__ float gc_h2f(unsigned short h) {
+  unsigned int magnitude = h & 0x7fffu, shifted = magnitude << 13;
+  unsigned int bits = magnitude >= 0x7c00u ? (shifted | 0x7f800000u)
+                                           : __float_as_uint(__uint_as_float(shifted) * 5.192296858534828e33f);  // 2^112
+  return __uint_as_float(bits | ((unsigned int)(h & 0x8000u) << 16));
+}
+__device__ __forceinline__ unsigned short gc_f2h(float f) {
+  unsigned int u = __float_as_uint(f), sign = u & 0x80000000u, a = u ^ sign, r;
+  if (a >= 0x47800000u) r = a > 0x7f800000u ? 0x7e00u : 0x7c00u;
+  else if (a < 0x38800000u) r = __float_as_uint(__uint_as_float(a) + 0.5f) - 0x3f000000u;
+  else r = (a + 0xc8000fffu + ((a >> 13) & 1u)) >> 13;
+  return (unsigned short)(r | (sign >> 16));
+}
+__device__ __forceinline__ unsigned short gc_d2h(double d) {  // to float rounding to odd: no double rounding
+  float f = (float)d;
+  double back = (double)f;
+  if (back != d && d == d) {
+    unsigned int u = __float_as_uint(f);
+    if (fabs(back) > fabs(d)) u -= 1u;
+    f = __uint_as_float(u | 1u);
+  }
+  return gc_f2h(f);
 }
 // index arithmetic: floor division and modulo as Python has them (gathered indices may be negative)
 __device__ __forceinline__ long long gc_div(long long a, long long b) {

@@ -15,7 +15,7 @@ import llvmlite.ir as ir
 
 from graphc.program import REASSOCIABLE, Gemm, Program
 
-from . import blas
+from . import blas, half
 from .index import Index
 from .scalars import I1, I8, I32, I64, Spelling, constant, from_memory, memory_type, to_memory
 
@@ -83,8 +83,11 @@ class ModuleBuilder:
         b.cbranch(b.icmp_signed("<", i, ir.Constant(I64, buf.size)), body, done)
         b.position_at_end(body)
         x = b.load(b.gep(pointer, [i], inbounds=True))
-        inf = b.fcmp_ordered("==", b.call(self.module.declare_intrinsic("llvm.fabs", [t]), [x]), ir.Constant(t, float("inf")))
-        nan = b.fcmp_unordered("uno", x, x)
+        if np.dtype(buf.dtype) == np.float16:  # its bits
+            nan, inf = half.is_nan_or_inf(b, x)
+        else:
+            inf = b.fcmp_ordered("==", b.call(self.module.declare_intrinsic("llvm.fabs", [t]), [x]), ir.Constant(t, float("inf")))
+            nan = b.fcmp_unordered("uno", x, x)
         current = b.load(code)
         first = b.icmp_signed("==", current, ir.Constant(I32, 0))
         found = b.select(nan, ir.Constant(I32, -(2 * kernel + 1)), b.select(inf, ir.Constant(I32, -(2 * kernel + 2)), current))

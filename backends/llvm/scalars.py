@@ -1,7 +1,7 @@
 """How LLVM spells each typed scalar operation of a kernel body (graphc.scalar_ops), with NumPy's semantics.
 
-Booleans are i1 in registers and one byte in memory; uint64 (the random generator) is i64 with
-unsigned operations. Where LLVM leaves a case undefined (integer division by zero, a float to int
+Booleans are i1 in registers and one byte in memory; unsigned integers are LLVM's integers with
+unsigned operations; float16 is its bits (i16), only ever converted (half.py), never computed on. Where LLVM leaves a case undefined (integer division by zero, a float to int
 conversion out of range), the spelling chooses NumPy's result explicitly with a select.
 """
 from __future__ import annotations
@@ -9,8 +9,11 @@ from __future__ import annotations
 import numpy as np
 import llvmlite.ir as ir
 
+from . import half
+
 F32, F64 = ir.FloatType(), ir.DoubleType()
-I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+I1, I8, I16, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+F16 = np.dtype(np.float16)
 
 
 def ir_type(dtype) -> ir.Type:
@@ -18,6 +21,8 @@ def ir_type(dtype) -> ir.Type:
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
         return I1
+    if dtype == F16:
+        return I16
     if dtype.kind == "f":
         return F32 if dtype.itemsize == 4 else F64
     return ir.IntType(8 * dtype.itemsize)
@@ -33,6 +38,9 @@ def constant(value, dtype) -> ir.Constant:
     t = ir_type(dtype)
     if dtype.kind == "b":
         return ir.Constant(t, int(bool(value)))
+    if dtype == F16:
+        bits = int(np.array(value, dtype=np.float16).view(np.uint16))
+        return ir.Constant(t, bits - (1 << 16) if bits >= 1 << 15 else bits)
     if dtype.kind == "f":
         return ir.Constant(t, float(value))
     v = int(value)
@@ -67,6 +75,9 @@ class Spelling:
             return self.cast(args[0], dts[0], out)
         if op == "where":
             return b.select(args[0], args[1], args[2])
+        if out == F16 or F16 in dts:
+            raise NotImplementedError(f"float16 {op!r} reached the LLVM printer: float16 is computed in float32 "
+                                      "(graphc.dtypes.COMPUTE_TYPE), so only casts and selections should meet it")
         if op in ("lt", "le", "eq", "ne"):
             return self.compare(op, args[0], args[1], dts[0])
         if op in ("and", "or"):
@@ -206,6 +217,15 @@ class Spelling:
         ts, td = ir_type(src), ir_type(dst)
         if src == dst:
             return x
+        if src == F16:
+            if dst.kind == "b":  # any bits but the sign's: NaN is True, as NumPy
+                return b.icmp_unsigned("!=", b.and_(x, ir.Constant(I16, 0x7FFF)), ir.Constant(I16, 0))
+            return self.cast(half.half_to_float(b, x), np.dtype(np.float32), dst)
+        if dst == F16:
+            if src == np.float64:
+                return half.double_to_half(b, x)
+            # integers: every one below 2^24 is exact in float32, every one above overflows float16 anyway
+            return half.float_to_half(b, x if src == np.float32 else self.cast(x, src, np.dtype(np.float32)))
         if dst.kind == "b":
             if src.kind == "f":
                 return b.fcmp_unordered("!=", x, ir.Constant(ts, 0.0))  # NaN is True

@@ -331,7 +331,7 @@ class ModulePrinter:
             "in order over the caller's input arrays (C-contiguous, of the declared dtypes and shapes).",
             '"""',
             "import numpy as np",
-            "from graphc.backends.numpy.support import _boxed, _check_finite, _check_range, _erf, _errors",
+            "from graphc.backends.numpy.support import _boxed, _check_finite, _check_range, _erf, _errors, _to_int",
             "",
             "",
             "def bind(arena, externals):",

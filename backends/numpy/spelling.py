@@ -160,6 +160,8 @@ class BodyPrinter:
                 lines += [f"np.copyto({dest[i]}, {args[2]})", f"np.copyto({dest[i]}, {args[1]}, where={args[0]})"]
                 if i == out and target is not None and i not in direct_where:
                     lines.append(f"{target}[...] = {dest[i]}")
+            elif o.op == "cast" and self.body.ops[o.args[0]].dtype.kind == "f" and o.dtype.kind in "iu":
+                lines.append(f"np.copyto({dest[i]}, _to_int({args[0]}, np.{o.dtype.name}))")  # graphc's rule out of range
             elif o.op == "cast":
                 lines.append(f"np.copyto({dest[i]}, {args[0]}, casting='unsafe')")
             else:

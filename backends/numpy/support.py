@@ -5,6 +5,7 @@ import numpy as np
 import scipy.special
 
 from graphc.errors import IndexRangeError, NonFiniteError
+from graphc.scalar_ops import cast_array as _to_int
 
 _erf = scipy.special.erf
 

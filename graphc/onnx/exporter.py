@@ -19,8 +19,9 @@ from .formulas import FormulaWriter
 from .reader import require_onnx
 
 OPSET = 17
-_ONNX_TYPES = {np.dtype(np.float32): 1, np.dtype(np.int32): 6, np.dtype(np.int64): 7, np.dtype(np.bool_): 9,
-               np.dtype(np.float64): 11}
+_ONNX_TYPES = {np.dtype(t): code for t, code in ((np.float32, 1), (np.uint8, 2), (np.int8, 3), (np.uint16, 4), (np.int16, 5),
+                                                  (np.int32, 6), (np.int64, 7), (np.bool_, 9), (np.float16, 10),
+                                                  (np.float64, 11), (np.uint32, 12), (np.uint64, 13))}
 _REDUCE = {"max": "ReduceMax", "min": "ReduceMin", "mean": "ReduceMean", "prod": "ReduceProd"}
 _LOGICAL = {"logical_and": "And", "logical_or": "Or", "logical_not": "Not"}
 _NOT_EXPORTED = {"random_uniform", "random_normal", "fold", "unslice", "take_adjoint"}

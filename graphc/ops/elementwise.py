@@ -134,6 +134,7 @@ class Expr(Op):
     Free symbols of the body that are not arguments are symbolic dims (bound at call time)."""
 
     name, kind = "expr", "elementwise"
+    computes = False  # moves, selects or converts: works on a float16 value as stored
 
     def normalize(self, inputs, attrs):
         fn = attrs["fn"]
@@ -153,7 +154,7 @@ class Expr(Op):
             return scalar_ops.evaluate_formula(fn.expr, fn.variables, arrays, dtypes.promote(*(a.dtype for a in arrays)), dtype)
         # float64 operands (the interpreter's float64 mode, for finite differences) keep their precision
         wide = dtypes.promote(dtype, *(a.dtype for a in arrays if dtypes.is_float(a.dtype))) if dtypes.is_float(dtype) else dtype
-        return scalar_ops.evaluate_formula(fn.expr, fn.variables, arrays, wide, wide)
+        return scalar_ops.evaluate_formula(fn.expr, fn.variables, arrays, dtypes.compute_type(wide), wide)
 
     def vjp(self, g, y, *inputs, fn, dtype):
         return _elementwise_vjp(g, y, inputs, fn.variables, tuple(sympy.diff(fn.expr, v) for v in fn.variables))

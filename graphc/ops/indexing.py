@@ -84,6 +84,7 @@ class TakeAdjoint(Op):
     """The adjoint of take: scatter-add the rows of g into zeros at the given indices."""
 
     name, kind, value_inputs = "take_adjoint", "movement", (0,)
+    computes = True  # a scatter that adds: float16 sums in float32
 
     def shape(self, g, idx, *, axis, size):
         return g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]

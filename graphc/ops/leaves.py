@@ -182,8 +182,8 @@ def param(name: str, value=None, *, shape=None, init=None, dtype=None, trainable
         shape = tuple(int(s) for s in shapes.as_shape(shape))
         value = np.zeros(shape) if init is None else _initial_value(init, shape, name)
     arr = np.asarray(value)
-    if dtype is None:  # float values default to float32, like every graphc tensor
-        dtype = dtypes.DEFAULT_FLOAT if arr.dtype.kind == "f" else arr.dtype
+    if dtype is None:  # float64 values (NumPy's default) become float32, like every graphc tensor; float16 stays
+        dtype = dtypes.DEFAULT_FLOAT if arr.dtype.kind == "f" and arr.dtype != dtypes.float16 else arr.dtype
     arr = arr.astype(dtypes.as_dtype(dtype))
     full = f"{current_scope()}/{name}" if current_scope() else name
     var = Variable(full, arr, trainable=trainable, role=role)

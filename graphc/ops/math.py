@@ -6,7 +6,7 @@ import scipy.special
 import sympy
 from sympy import Abs, Heaviside, Max, Min, Piecewise, erf, exp, log, sqrt
 
-from .. import dtypes, scalar, shapes
+from .. import dtypes, scalar, scalar_ops, shapes
 from ..errors import ArgumentError, DTypeError, IndexRangeError
 from ..ir import Node
 from .elementwise import BOOL, FLOAT, LOGICAL, SAME, Elementwise
@@ -162,6 +162,7 @@ class Where(Op):
     """where(cond, a, b): a where cond is true, else b (broadcasting all three)."""
 
     name, kind, value_inputs = "where", "elementwise", (1, 2)
+    computes = False  # moves, selects or converts: works on a float16 value as stored
 
     def shape(self, cond, a, b):
         return shapes.broadcast_shapes(cond.shape, a.shape, b.shape)
@@ -190,6 +191,7 @@ class Where(Op):
 
 class Cast(Op):
     name, kind = "cast", "elementwise"
+    computes = False  # moves, selects or converts: works on a float16 value as stored
 
     def normalize(self, inputs, attrs):
         attrs["dtype"] = dtypes.as_dtype(attrs["dtype"])
@@ -202,7 +204,7 @@ class Cast(Op):
         return dtype
 
     def reference(self, x, *, dtype):
-        return x.astype(dtype)
+        return scalar_ops.cast_array(x, dtype)
 
     def lower(self, ctx, x, *, dtype):
         return ctx.map_body((x,), lambda bld, ops: ops[0])
@@ -220,6 +222,7 @@ class StopGradient(Op):
     """The identity whose derivative is zero: gradients do not flow through it."""
 
     name, kind, differentiable = "stop_gradient", "elementwise", False
+    computes = False  # moves, selects or converts: works on a float16 value as stored
 
     def shape(self, x):
         return x.shape

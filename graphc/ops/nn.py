@@ -41,6 +41,7 @@ class Unfold(Op):
     """Windows of x (N, C, *S): out[n, c, *o, *k] = x[n, c, *(o*stride + k*dilation)]."""
 
     name, kind = "unfold", "nn"
+    computes = False  # moves, selects or converts: works on a float16 value as stored
     moves_values = True  # windows of its input: it creates no value (debug mode's NaN/Inf check skips it)
 
     def normalize(self, inputs, attrs):

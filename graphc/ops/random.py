@@ -162,6 +162,10 @@ def _draw(op, shape, seed, counter, dtype, name) -> Node:
     seed = default_seed(op.name, shape, dtype, name) if seed is None else seed
     if counter is not None and not isinstance(counter, Node):  # a number: any int, as its int64 bit pattern
         counter = (shapes.as_int(counter, "counter", limit=None) + 2 ** 63) % 2 ** 64 - 2 ** 63
+    stored = dtypes.as_dtype(dtype)
+    if stored in dtypes.COMPUTE_TYPE:  # float16 samples: drawn in float32 and rounded once
+        wide = op(*([counter] if counter is not None else []), shape=shape, seed=seed, dtype=dtypes.compute_type(stored))
+        return cast(wide, stored, name=name)
     return op(*([counter] if counter is not None else []), shape=shape, seed=seed, dtype=dtype, name=name)
 
 

@@ -59,6 +59,13 @@ class Op:
     # a distinct node). False for declarations (inputs, parameters): each node is its own value.
     hashcons = True
 
+    @property
+    def computes(self) -> bool:
+        """Does the op do arithmetic on its value inputs? Then a storage-only dtype among them (float16) is
+        computed in its compute type (dtypes.COMPUTE_TYPE) and the result rounded back (make_node). Ops that
+        only move, select or convert values (a class attribute `computes = False`) work on the stored type."""
+        return self.kind not in ("movement", "leaf")
+
     # -- rules -------------------------------------------------------------
     def shape(self, *inputs: Node, **attrs) -> tuple:
         raise NotImplementedError
@@ -177,11 +184,16 @@ def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> N
     if name is not None and not isinstance(name, str):
         raise ArgumentError(f"{op.name}: name must be a string, got {name!r}")
     positions = set(op._value_positions(len(args)))
-    strong = [a.dtype for i, a in enumerate(args) if i in positions and isinstance(a, Node)]
-    partner = dtypes.promote(*strong) if strong else None
-    inputs = [_to_node(a, partner if i in positions else None) for i, a in enumerate(args)]
     where = current_scope()
     label = f"{op.name} '{where + '/' if where else ''}{name}'" if name else (f"{op.name} in '{where}'" if where else op.name)
+    try:
+        strong = [a.dtype for i, a in enumerate(args) if i in positions and isinstance(a, Node)]
+        partner = dtypes.promote(*strong) if strong else None
+    except DTypeError as e:
+        raise DTypeError(f"{label}: {e}") from None
+    inputs = [_to_node(a, partner if i in positions else None) for i, a in enumerate(args)]
+    if op.computes and any(inputs[i].dtype in dtypes.COMPUTE_TYPE for i in positions if i < len(inputs)):
+        return _computed_wide(op, inputs, positions, attrs, name)
     try:
         attrs = op.normalize(inputs, dict(attrs))
         frozen = Attrs(attrs)
@@ -194,6 +206,21 @@ def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> N
         raise ShapeError(f"{label}: {e}") from None
     shape = tuple(shapes.simplify_dim(d) for d in shape)
     return _interned(op, inputs, frozen, shape, dtype, name, where)
+
+
+def _computed_wide(op: Op, inputs: list, positions, attrs: dict, name) -> Node:
+    """`op` over storage-only operands (float16): the operands widened to their compute type (float32),
+    the op made there, and its result rounded back to the storage type where the operands' promotion
+    gives it (a comparison's bool, an argmax's index stay what they are). One rounding per op, as
+    NumPy's float16 arithmetic and PyTorch's CPU half ops do."""
+    cast = REGISTRY["cast"]  # by name: graphc.ops.math builds on this module
+    stored = dtypes.promote(*(inputs[i].dtype for i in positions if i < len(inputs)))
+    wide = [cast(x, dtype=dtypes.compute_type(x.dtype)) if i in positions and x.dtype in dtypes.COMPUTE_TYPE else x
+            for i, x in enumerate(inputs)]
+    y = make_node(op, wide, attrs)
+    if stored in dtypes.COMPUTE_TYPE and y.dtype == dtypes.compute_type(stored):
+        y = cast(y, dtype=stored)
+    return named(y, name) if name is not None else y
 
 
 def _interned(op: Op, inputs, attrs: Attrs, shape, dtype, name, where) -> Node:

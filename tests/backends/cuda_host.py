@@ -48,6 +48,8 @@ template <typename T> static inline T __shfl_down_sync(unsigned, T v, unsigned d
 template <typename T> static inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; }
 static inline int atomicCAS(int* p, int expected, int value) { int old = *p; if (old == expected) *p = value; return old; }
 static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline float __uint_as_float(unsigned int i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline unsigned int __float_as_uint(float f) { unsigned int i; std::memcpy(&i, &f, 4); return i; }
 static inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
 // one launch: a grid-stride kernel as one thread; a kernel that meets at barriers as its real blocks of threads
 typedef void (*gc_kernel)(void** buffers, int* status);

@@ -305,11 +305,12 @@ def test_constants_without_partner_take_their_own_dtype():
     assert gc.const(True).dtype == gc.bool_
     assert gc.const(np.array(1.0)).dtype == gc.float64
     assert gc.const(np.array([1], np.int32)).dtype == gc.int32
-    assert gc.const(np.array([1], np.uint8)).dtype == gc.int64
+    assert gc.const(np.array([1], np.uint8)).dtype == gc.uint8
     x = gc.input("x", (2,))
     assert (x + gc.const(np.array([1.0, 2.0]))).dtype == gc.float64  # a const is a strong operand
+    assert gc.const(np.array([1.0], np.float16)).dtype == gc.float16
     with pytest.raises(gc.DTypeError):
-        gc.const(np.array([1.0], np.float16))
+        gc.const(np.array([1.0], np.complex64))
     with pytest.raises(gc.DTypeError):
         gc.const(np.array(["a"]))
 

@@ -103,3 +103,22 @@ def test_a_saved_model_has_the_usual_file_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_float16_and_small_integer_graphs_export_and_agree_under_onnxruntime():
+    img, h = gc.input("img", (None, 4), gc.uint8), gc.input("h", (None, 4), gc.float16)
+    w = gc.param("w16", RNG_EXPORT.normal(size=(4, 3)).astype(np.float16))
+    i8 = gc.input("i8", (None, 4), gc.int8)
+    x = img.astype("float16") * (1 / 255)
+    outs = {"y": gc.relu(gc.matmul(x + h, w)), "s": gc.sum(h, axis=1), "q": (i8 // 3) * i8, "u": img + 1}
+    model = gc.onnx.save(outs, inputs=[img, h, i8])
+    onnx.checker.check_model(model, full_check=True)
+    feeds = dict(img=RNG_EXPORT.integers(0, 256, (5, 4)).astype(np.uint8), h=RNG_EXPORT.normal(size=(5, 4)).astype(np.float16),
+                 i8=RNG_EXPORT.integers(-128, 128, (5, 4)).astype(np.int8))
+    want = gc.compile(list(outs.values()), inputs=[img, h, i8], backend="reference")(**feeds)
+    for g, wv in zip(_run(model, feeds), want):
+        assert g.dtype == wv.dtype
+        np.testing.assert_allclose(g.astype(np.float64), wv.astype(np.float64), rtol=1e-3, atol=1e-3)
+
+
+RNG_EXPORT = np.random.default_rng(3)

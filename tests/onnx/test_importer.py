@@ -86,11 +86,11 @@ def test_a_value_needed_at_import_time_must_be_static():
 
 
 def test_unsupported_dtypes_are_refused_by_name_and_old_opsets_upgraded():
-    x = helper.make_tensor_value_info("half", TensorProto.FLOAT16, [2])
-    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["half"], ["y"])], "g", [x],
-                                                [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])]),
+    x = helper.make_tensor_value_info("brain", TensorProto.BFLOAT16, [2])
+    model = helper.make_model(helper.make_graph([helper.make_node("Relu", ["brain"], ["y"])], "g", [x],
+                                                [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [2])]),
                               opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(gc.OnnxError, match="input 'half': dtype float16 is not supported"):
+    with pytest.raises(gc.OnnxError, match="input 'brain': dtype bfloat16 is not supported"):
         gc.onnx.load(model)
     old = gc.onnx.load(_mlp(opset=9))  # upgraded by onnx's version converter
     assert old.opset == 13
@@ -232,3 +232,26 @@ def test_a_static_dim_picked_from_a_symbolic_shape_and_cast_keeps_the_cast_type(
     model = gc.onnx.load(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     out = model.outputs["c"]
     assert out.dtype == np.int32 and out.node.attrs["value"].array.tolist() == [3]
+
+
+def test_float16_weights_and_uint8_images_import_and_agree_with_onnxruntime():
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is the oracle here")
+    W, b = RNG.standard_normal((4, 3)).astype(np.float16), RNG.standard_normal(3).astype(np.float16)
+    nodes = [helper.make_node("Cast", ["img"], ["imgf"], to=TensorProto.FLOAT16), helper.make_node("Mul", ["imgf", "scale"], ["xs"]),
+             helper.make_node("MatMul", ["xs", "W"], ["mm"]), helper.make_node("Add", ["mm", "b"], ["z"]),
+             helper.make_node("Relu", ["z"], ["y"]), helper.make_node("ReduceSum", ["y"], ["s"], keepdims=0)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("img", TensorProto.UINT8, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["N", 3]), helper.make_tensor_value_info("s", TensorProto.FLOAT16, [])],
+        initializer=[numpy_helper.from_array(W, "W"), numpy_helper.from_array(b, "b"),
+                     numpy_helper.from_array(np.array(1 / 255, np.float16), "scale")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    img = RNG.integers(0, 256, (5, 4)).astype(np.uint8)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"img": img})
+    imported = gc.onnx.load(model)
+    assert imported.params["W"].dtype == gc.float16 and imported.inputs["img"].dtype == gc.uint8
+    for backend in ("reference", "numpy"):
+        for g, w in zip(imported.compile(backend=backend)(img=img), want):
+            assert g.dtype == np.float16
+            # float16 ops computed in float32 and rounded once, as onnxruntime does: a sum's order may move one ulp
+            np.testing.assert_allclose(g.astype(np.float32), w.astype(np.float32), rtol=1e-3, atol=1e-3)

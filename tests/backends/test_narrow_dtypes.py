@@ -1,0 +1,187 @@
+"""int8 to uint64 and float16 on every backend: the same values as the reference interpreter, bit for bit.
+
+float16 is a storage dtype (graphc.dtypes): each op computes in float32 and rounds once, so its results
+are NumPy's float16 arithmetic; the conversions are exact on every backend (every float16, ties to even,
+float64 to float16 without double rounding). The printed CUDA runs over the CPU shim of CUDA's thread
+model where g++ exists."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from tests.support import CODEGEN_BACKENDS
+
+INTS = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "uint64"]
+RNG = np.random.default_rng(7)
+
+
+def _ints(dtype, shape, lo=None, hi=None):
+    info = np.iinfo(dtype)
+    lo = max(info.min, -100 if lo is None else lo)
+    hi = min(info.max, 100 if hi is None else hi)
+    return RNG.integers(lo, hi, size=shape, endpoint=True, dtype=dtype)
+
+
+def _int_graph(dtype):
+    """Arithmetic, division, comparisons, reductions, products and movement in one integer dtype."""
+    x, y = gc.input("x", (4, 6), dtype=dtype), gc.input("y", (4, 6), dtype=dtype)
+    wide = gc.input("w", (4, 6), dtype=dtype)  # the whole range: wrapping arithmetic
+    outs = [x + y, x - y, x * y, -x, gc.abs(x), gc.maximum(x, y), gc.minimum(x, y), gc.floor_divide(x, y), gc.mod(x, y),
+            gc.sign(x), x < y, x >= y, gc.where(x < y, x, y),
+            wide + wide, wide * wide, wide - x,
+            gc.sum(x, axis=1), gc.max(x, axis=0), gc.min(wide), gc.argmax(x, axis=1), gc.matmul(x, gc.transpose(y)),
+            gc.concat([x, y], axis=0), gc.pad(x, ((1, 0), (0, 2))), x[1:3, ::2], gc.transpose(x),
+            x.astype("float32") * 0.5, x.astype("int64"), (x.astype("float32") * 3.7).astype(dtype), x + 3]
+    info = np.iinfo(dtype)
+    feeds = dict(x=_ints(dtype, (4, 6)), y=_ints(dtype, (4, 6)), w=_ints(dtype, (4, 6), info.min, info.max))
+    if np.dtype(dtype).kind == "u":
+        feeds["x"] = _ints(dtype, (4, 6), 0, 100)
+    return outs, feeds
+
+
+def _half_graph():
+    """float16 through elementwise math, reductions, a product, movement, selections and conversions."""
+    x, y = gc.input("x", (5, 8), dtype="float16"), gc.input("y", (8, 3), dtype="float16")
+    big = gc.input("big", (3, 2000), dtype="float16")
+    outs = [x * 1.5 + 2, gc.exp(x), gc.tanh(x), x / (gc.abs(x) + 1), gc.sqrt(gc.abs(x)), gc.maximum(x, 0.0),
+            gc.sum(x, axis=0), gc.mean(x), gc.max(x, axis=1), gc.sum(big, axis=1), gc.matmul(x, y),
+            gc.softmax(x, axis=-1), gc.where(x > 0, x, 0.0), gc.transpose(x), gc.concat([x, x], axis=1),
+            gc.pad(x, ((0, 1), (2, 0))), x.astype("float32"), x.astype("float64"), x.astype("int32"), x.astype("uint8"),
+            x.astype("bool"), (x.astype("float32") * 1e4).astype("float16"), x < 0.25]
+    feeds = dict(x=(RNG.standard_normal((5, 8)) * 3).astype(np.float16), y=RNG.standard_normal((8, 3)).astype(np.float16),
+                 big=RNG.random((3, 2000)).astype(np.float16))
+    return outs, feeds
+
+
+def _agree(outs, feeds, backend):
+    want = gc.compile(outs, backend="reference")(**feeds)
+    got = gc.compile(outs, backend=backend)(**feeds)
+    for n, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape, (n, g.dtype, w.dtype, g.shape, w.shape)
+        if w.dtype == np.float16 or w.dtype.kind != "f":
+            np.testing.assert_array_equal(g, w, err_msg=f"output {n}")
+        else:  # transcendentals in float32: each backend's own (documented) accuracy
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, err_msg=f"output {n}")
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+@pytest.mark.parametrize("dtype", INTS)
+def test_integer_dtypes_agree_with_the_reference(dtype, backend):
+    _agree(*_int_graph(dtype), backend)
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+def test_float16_agrees_with_the_reference(backend):
+    outs, feeds = _half_graph()
+    want = gc.compile(outs, backend="reference")(**feeds)
+    got = gc.compile(outs, backend=backend)(**feeds)
+    for n, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape, (n, g.dtype, w.dtype)
+        if w.dtype.kind == "f":  # a float32 transcendental a few ulps apart can round to the neighbouring float16
+            np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=1e-3, atol=1e-4, err_msg=f"output {n}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"output {n}")
+
+
+def test_float16_rounds_once_per_op_as_numpy_does():
+    x = (RNG.standard_normal(1000) * 10).astype(np.float16)
+    y = (RNG.standard_normal(1000) * 10).astype(np.float16)
+    a, b = gc.input("a", x.shape, dtype="float16"), gc.input("b", y.shape, dtype="float16")
+    outs = [a + b, a * b, a / b, a - b * a, gc.sum(a)]
+    for backend in ["reference", *CODEGEN_BACKENDS]:
+        got = gc.compile(outs, backend=backend)(a=x, b=y)
+        assert all(g.dtype == np.float16 for g in got)
+        for g, w in zip(got, [x + y, x * y, x / y, x - y * x]):
+            np.testing.assert_array_equal(g, w)  # NumPy's float16 arithmetic: float32, rounded once per op
+        # a reduction accumulates in float32 and rounds at the end
+        np.testing.assert_allclose(float(got[4]), float(np.float16(x.astype(np.float32).sum())), rtol=1e-3)
+
+
+def test_float16_graph_holds_float32_arithmetic_between_casts():
+    x = gc.input("x", (3,), dtype="float16")
+    y = gc.exp(x) + 1
+    assert y.dtype == gc.float16
+    assert y.node.op.name == "cast" and y.node.inputs[0].dtype == gc.float32
+    assert (x < 0).dtype == gc.bool_ and gc.argmax(x).dtype == gc.int64
+    assert (x * gc.input("z", (3,), dtype="float64")).dtype == gc.float64  # float16 widened to float32, then promoted
+    g = gc.grad(gc.sum(y * y), x)
+    assert g.dtype == gc.float16
+    xs = np.array([0.5, -1.0, 2.0], np.float16)
+    ys = np.exp(xs.astype(np.float32)).astype(np.float16).astype(np.float32) + 1
+    want = (2 * ys.astype(np.float16).astype(np.float32) * np.exp(xs.astype(np.float32)))
+    np.testing.assert_allclose(gc.evaluate(g, {"x": xs}).astype(np.float32), want, rtol=2e-3)
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+def test_float16_parameters_train(backend):
+    w = gc.param("w", np.zeros((4, 1), np.float16))
+    x, t = gc.input("x", (16, 4), dtype="float16"), gc.input("t", (16, 1), dtype="float16")
+    loss = gc.mean((gc.matmul(x, w) - t) ** 2)
+    xs = RNG.standard_normal((16, 4)).astype(np.float16)
+    ts = (xs.astype(np.float32) @ np.array([[1.0], [-2.0], [0.5], [0.0]], np.float32)).astype(np.float16)
+    step = gc.compile(loss, updates={w: w - 0.1 * gc.grad(loss, w)}, backend=backend)
+    first = float(step(x=xs, t=ts))
+    for _ in range(200):
+        last = float(step(x=xs, t=ts))
+    assert w.value.dtype == np.float16 and last < first * 0.01
+
+
+@pytest.mark.parametrize("backend", ["reference", *CODEGEN_BACKENDS])
+def test_float_to_int_out_of_range_gives_the_minimum_everywhere(backend):
+    values = np.array([np.nan, np.inf, -np.inf, 300.0, -129.0, 1e10, -1.0, 255.9, -0.9, 127.9, 2.0 ** 31, -2.0 ** 63, 1e20],
+                      np.float64)
+    x = gc.input("x", values.shape, dtype="float64")
+    dtypes = [*INTS, "int64"]
+    got = gc.compile([x.astype(d) for d in dtypes], backend=backend)(x=values)
+    for d, g in zip(dtypes, got):
+        info = np.iinfo(d)
+        t = np.trunc(values)
+        inside = (t >= info.min) & (t <= info.max) & ~np.isnan(values)
+        want = np.where(inside, np.where(inside, values, 0).astype(d), info.min).astype(d)
+        np.testing.assert_array_equal(g, want, err_msg=d)
+
+
+def test_promotion_is_a_lattice():
+    P = gc.dtypes.promote
+    assert P("uint8", "int8") == gc.int16 and P("uint16", "int16") == gc.int32 and P("uint32", "int32") == gc.int64
+    assert P("uint8", "uint16") == gc.uint16 and P("bool", "uint8") == gc.uint8 and P("int8", "int64") == gc.int64
+    assert P("int64", "float16") == gc.float16 and P("float16", "float32") == gc.float32 and P("uint64", "float32") == gc.float32
+    with pytest.raises(gc.DTypeError, match="uint64 and int64"):
+        P("uint64", "int64")
+    with pytest.raises(gc.DTypeError, match="add"):
+        gc.input("a", (2,), dtype="uint64") + gc.input("b", (2,), dtype="int8")
+    u8 = gc.input("u", (2,), dtype="uint8")
+    assert (u8 + 3).dtype == gc.uint8 and (u8 * 1.5).dtype == gc.float32
+    assert (gc.input("h", (2,), dtype="float16") + 0.1).dtype == gc.float16
+    for bad in (300, -1):
+        with pytest.raises(gc.DTypeError, match="do not fit"):
+            u8 + bad
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+def test_printed_cuda_computes_narrow_dtypes_as_the_reference(tmp_path):
+    from tests.backends.cuda_host import HostStep, build_library
+
+    cases = [("h_", *_half_graph())] + [(f"i{n}_", *_int_graph(d)) for n, d in enumerate(INTS)]
+    fns = {}
+    for prefix, outs, feeds in cases:
+        fn = gc.compile(outs, backend="cuda")
+        with pytest.raises(gc.DeviceError):
+            fn(**feeds)
+        fns[prefix] = fn
+    library = build_library({p: fn.backend.last.program for p, fn in fns.items()}, tmp_path)
+    for prefix, outs, feeds in cases:
+        fn = fns[prefix]
+        spec = fn.backend.last
+        spec.run = HostStep(library, prefix, spec.program).bind(spec.arena, spec.externals)
+        want = gc.compile(outs, backend="reference")(**feeds)
+        for n, (g, w) in enumerate(zip(fn(**feeds), want)):
+            assert g.dtype == w.dtype, (prefix, n)
+            if w.dtype.kind == "f":
+                np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=1e-3, atol=1e-4,
+                                           err_msg=f"{prefix} output {n}")
+            else:
+                np.testing.assert_array_equal(g, w, err_msg=f"{prefix} output {n}")
