@@ -34,6 +34,30 @@ class floordiv(sympy.Function):
             return sympy.floor(a / b)
 
 
+class _Bitwise(sympy.Function):
+    """An integer bit operation: a named function each backend computes as one operation (integers only)."""
+
+
+class bitand(_Bitwise):
+    """a & b."""
+
+
+class bitor(_Bitwise):
+    """a | b."""
+
+
+class bitxor(_Bitwise):
+    """a ^ b (with -1: every bit flipped, ~a)."""
+
+
+class shl(_Bitwise):
+    """a << b; a shift by b outside [0, bits) gives 0, as NumPy's left_shift."""
+
+
+class shr(_Bitwise):
+    """a >> b (arithmetic for signed types); by b outside [0, bits): 0, or -1 for a negative a, as NumPy's right_shift."""
+
+
 class sigmoid(sympy.Function):
     """The logistic function 1/(1+exp(-x)); a named function so that it is evaluated stably."""
 

@@ -26,7 +26,7 @@ U64 = np.dtype(np.uint64)    # the counter-based random generator's arithmetic (
 OPS = {
     "arg": 0, "axis": 0, "const": 0,
     "add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "pow": 2, "max": 2, "min": 2,
-    "floordiv": 2, "mod": 2, "xor": 2, "shr": 2,
+    "floordiv": 2, "mod": 2, "xor": 2, "shr": 2, "shl": 2, "bitand": 2, "bitor": 2,
     "exp": 1, "log": 1, "log1p": 1, "expm1": 1, "sqrt": 1, "tanh": 1, "erf": 1, "sin": 1, "cos": 1, "tan": 1,
     "abs": 1, "sign": 1, "floor": 1, "ceil": 1,
     "lt": 2, "le": 2, "eq": 2, "ne": 2, "and": 2, "or": 2, "not": 1,
@@ -170,6 +170,7 @@ _UNARY = {
 }
 _RELATIONS = {sympy.StrictLessThan: ("lt", False), sympy.LessThan: ("le", False), sympy.StrictGreaterThan: ("lt", True),
               sympy.GreaterThan: ("le", True), sympy.Equality: ("eq", False), sympy.Unequality: ("ne", False)}
+_BITWISE = {scalar.bitand: "bitand", scalar.bitor: "bitor", scalar.bitxor: "xor", scalar.shl: "shl", scalar.shr: "shr"}
 _FLOAT_ONLY = {"exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf", "sin", "cos", "tan", "div", "pow"}
 
 
@@ -295,6 +296,8 @@ class _Walker:
             return b.binary("mod", self.arith(self(e.args[0])), self.arith(self(e.args[1])))
         if t is scalar.floordiv:
             return b.binary("floordiv", self.arith(self(e.args[0])), self.arith(self(e.args[1])))
+        if t in _BITWISE:
+            return b.binary(_BITWISE[t], self.arith(self(e.args[0])), self.arith(self(e.args[1])))
         raise GraphError(f"graphc cannot compile {t.__name__} in formula {e}")
 
     def pow(self, base, exp) -> int:
@@ -354,7 +357,7 @@ def _shr(a, b):
 NUMPY_FUNCS = {
     "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide, "neg": np.negative,
     "pow": np.power, "max": np.maximum, "min": np.minimum, "floordiv": np.floor_divide, "mod": np.mod,
-    "xor": np.bitwise_xor, "shr": _shr,
+    "xor": np.bitwise_xor, "shr": _shr, "shl": np.left_shift, "bitand": np.bitwise_and, "bitor": np.bitwise_or,
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "tanh": np.tanh,
     "erf": scipy.special.erf, "sin": np.sin, "cos": np.cos, "tan": np.tan, "abs": np.abs, "sign": np.sign,
     "floor": np.floor, "ceil": np.ceil,

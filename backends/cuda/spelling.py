@@ -114,10 +114,16 @@ def expression(op: str, args: list[str], dts: list, out) -> str:
         return f"(({t})(({u}){args[0]} {sym} ({u}){args[1]}))"
     if op == "neg":
         return f"(({t})(0 - ({u}){args[0]}))"
-    if op == "xor":
-        return f"(({t})({args[0]} ^ {args[1]}))"
-    if op == "shr":  # arithmetic for signed types, logical for unsigned ones
-        return f"(({t})({args[0]} >> {args[1]}))"
+    if op in ("xor", "bitand", "bitor"):
+        return f"(({t})({args[0]} {dict(xor='^', bitand='&', bitor='|')[op]} {args[1]}))"
+    if op in ("shl", "shr"):  # C leaves a shift by the width or more undefined; NumPy defines it
+        bits = 8 * out.itemsize
+        inside = f"(({u}){args[1]} < {bits}u)"
+        if op == "shl":
+            return f"({inside} ? (({t})(({u}){args[0]} << {args[1]})) : (({t})0))"
+        if kind == "u":
+            return f"({inside} ? (({t})({args[0]} >> {args[1]})) : (({t})0))"
+        return f"(({t})({args[0]} >> ({inside} ? {args[1]} : {bits - 1})))"  # arithmetic: the sign fills
     if op in ("max", "min"):
         return f"({args[0]} {'>=' if op == 'max' else '<='} {args[1]} ? {args[0]} : {args[1]})"
     if op == "abs":

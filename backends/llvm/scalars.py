@@ -145,11 +145,16 @@ class Spelling:
         b = self.b
         t = ir_type(dtype)
         unsigned = np.dtype(dtype).kind in "ub"
-        simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "xor": b.xor}
+        simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "xor": b.xor, "bitand": b.and_, "bitor": b.or_}
         if op in simple:
             return simple[op](args[0], args[1])
-        if op == "shr":
-            return b.lshr(args[0], args[1]) if unsigned else b.ashr(args[0], args[1])
+        if op in ("shl", "shr"):  # LLVM leaves a shift by the width or more undefined; NumPy defines it
+            x, n = args
+            inside = b.icmp_unsigned("<", n, ir.Constant(t, t.width))
+            if op == "shr" and not unsigned:  # a shift past the width fills with the sign
+                return b.ashr(x, b.select(inside, n, ir.Constant(t, t.width - 1)))
+            shifted = b.shl(x, n) if op == "shl" else b.lshr(x, n)
+            return b.select(inside, shifted, ir.Constant(t, 0))
         if op == "neg":
             return b.neg(args[0])
         if op in ("max", "min"):

@@ -13,7 +13,8 @@ from graphc.scalar_ops import Body
 SPELLINGS = {
     "add": "np.add", "sub": "np.subtract", "mul": "np.multiply", "div": "np.true_divide", "neg": "np.negative",
     "pow": "np.power", "max": "np.maximum", "min": "np.minimum", "floordiv": "np.floor_divide", "mod": "np.mod",
-    "xor": "np.bitwise_xor", "shr": "np.right_shift",
+    "xor": "np.bitwise_xor", "shr": "np.right_shift", "shl": "np.left_shift", "bitand": "np.bitwise_and",
+    "bitor": "np.bitwise_or",
     "exp": "np.exp", "log": "np.log", "log1p": "np.log1p", "expm1": "np.expm1", "sqrt": "np.sqrt", "tanh": "np.tanh",
     "erf": "_erf", "sin": "np.sin", "cos": "np.cos", "tan": "np.tan", "abs": "np.abs", "sign": "np.sign",
     "floor": "np.floor", "ceil": "np.ceil",

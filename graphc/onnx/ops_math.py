@@ -25,6 +25,21 @@ def identity(ctx):
     return ctx.x(0)  # a static input stays static (folded); an initializer stays the same parameter
 
 
+@converts("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot")
+def bitwise(ctx):
+    if ctx.op_type == "BitwiseNot":
+        return gc.bitwise_not(ctx.x(0))
+    return {"BitwiseAnd": gc.bitwise_and, "BitwiseOr": gc.bitwise_or, "BitwiseXor": gc.bitwise_xor}[ctx.op_type](ctx.x(0), ctx.x(1))
+
+
+@converts("BitShift")
+def bit_shift(ctx):
+    direction = ctx.attr("direction")
+    if direction not in ("LEFT", "RIGHT"):
+        raise ctx.error(f"attribute 'direction' must be LEFT or RIGHT, got {direction!r}")
+    return (gc.left_shift if direction == "LEFT" else gc.right_shift)(ctx.x(0), ctx.x(1))
+
+
 @converts(*_COMPARE)
 def compare(ctx):
     return _COMPARE[ctx.op_type](ctx.x(0), ctx.x(1))
@@ -243,3 +258,13 @@ def arg_reduce(ctx):
         n = x.shape[axis]
         return gc.cast(n - 1 - fn(gc.flip(x, axis), axis, keepdims), np.int64)
     return gc.cast(fn(x, axis, keepdims), np.int64)
+
+
+@converts("CumSum", "CumProd")
+def cumulative(ctx):
+    x = ctx.x(0)
+    (axis,) = ctx.ints(1, "axis")
+    axis = axis_of(ctx, axis, x.ndim)
+    exclusive, reverse = bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0))
+    y = (gc.cumsum if ctx.op_type == "CumSum" else gc.cumprod)(x, axis, exclusive=exclusive, reverse=reverse)
+    return y if y.dtype == x.dtype else gc.cast(y, x.dtype)  # ONNX keeps the input's type (int32 stays int32)

@@ -68,18 +68,23 @@ def gather_elements(ctx):
 @converts("GatherND")
 def gather_nd(ctx):
     data, idx = ctx.x(0), ctx.x(1)
-    if ctx.attr("batch_dims", 0):
-        raise ctx.unsupported("batch_dims > 0")
+    b = ctx.attr("batch_dims", 0)
+    if not 0 <= b < min(data.ndim, idx.ndim):
+        raise ctx.error(f"attribute 'batch_dims' {b} must be in [0, {min(data.ndim, idx.ndim)})")
     k = idx.shape[-1]
-    lead = data.shape[:k]
-    strides = np.cumprod((tuple(lead[1:]) + (1,))[::-1])[::-1]
+    batch, lead = tuple(data.shape[:b]), tuple(data.shape[b:b + k])
+    # every (batch position, index tuple) becomes one row of data flattened to (batch × indexed dims, rest)
+    strides = np.cumprod((batch + lead)[::-1])[::-1].tolist()[1:] + [1]
     idx = gc.cast(idx, np.int64)
     flat = None
+    for i in range(b):  # the batch position of each index tuple
+        part = gc.iota(tuple(idx.shape[:-1]), i) * int(strides[i])
+        flat = part if flat is None else flat + part
     for j in range(k):
         part = idx[..., j]
-        part = gc.where(part < 0, part + lead[j], part) * int(strides[j])
+        part = gc.where(part < 0, part + lead[j], part) * int(strides[b + j])
         flat = part if flat is None else flat + part
-    table = gc.reshape(data, (int(np.prod(lead)),) + tuple(data.shape[k:]))
+    table = gc.reshape(data, (int(np.prod(batch + lead)),) + tuple(data.shape[b + k:]))
     return gc.take(table, flat, axis=0)
 
 
@@ -260,3 +265,56 @@ def einsum(ctx):
     if kept != out:
         product = gc.transpose(product, tuple(kept.index(n) for n in out))
     return product
+
+
+def _scatter(ctx, data, flat, updates, rows: int):
+    """data with `updates` scattered at the flat row indices `flat` of data viewed as (rows, rest): replaced
+    (reduction none) or added (add); repeated indices add up (ONNX leaves them undefined without a reduction)."""
+    reduction = ctx.attr("reduction", "none")
+    if reduction not in ("none", "add"):
+        raise ctx.unsupported(f"reduction {reduction!r} (graphc scatters with none or add)")
+    if not all(isinstance(d, int) for d in data.shape):
+        raise ctx.error("needs the data's static shape")
+    rest = tuple(data.shape)[len(tuple(data.shape)) - (updates.ndim - flat.ndim):] if updates.ndim > flat.ndim else ()
+    flat = gc.reshape(flat, (-1,))
+    values = gc.reshape(updates, (-1,) + rest)
+    scatter_add = gc.REGISTRY["take_adjoint"]
+    table = gc.reshape(data, (rows,) + rest)
+    added = scatter_add(gc.cast(values, data.dtype), flat, axis=0, size=rows)
+    if reduction == "add":
+        out = table + added
+    else:
+        ones = gc.broadcast_to(gc.const(np.int32(1)), tuple(values.shape))
+        hit = scatter_add(ones, flat, axis=0, size=rows) > 0  # the rows some update lands on
+        out = gc.where(hit, added, table)
+    return gc.reshape(out, tuple(data.shape))
+
+
+@converts("ScatterElements", "Scatter")
+def scatter_elements(ctx):
+    data, idx, updates = ctx.x(0), ctx.x(1), ctx.x(2)
+    axis = axis_of(ctx, ctx.attr("axis", 0), data.ndim)
+    strides = np.cumprod((tuple(data.shape[1:]) + (1,))[::-1])[::-1]
+    n = data.shape[axis]
+    idx = gc.cast(idx, np.int64)
+    idx = gc.where(idx < 0, idx + n, idx)
+    flat = None
+    for a in range(data.ndim):
+        term = (idx if a == axis else gc.iota(tuple(idx.shape), a, np.int64)) * int(strides[a])
+        flat = term if flat is None else flat + term
+    return _scatter(ctx, data, flat, updates, int(np.prod(data.shape)))
+
+
+@converts("ScatterND")
+def scatter_nd(ctx):
+    data, idx, updates = ctx.x(0), ctx.x(1), ctx.x(2)
+    k = idx.shape[-1]
+    lead = tuple(data.shape[:k])
+    strides = np.cumprod((lead[1:] + (1,))[::-1])[::-1]
+    idx = gc.cast(idx, np.int64)
+    flat = None
+    for j in range(k):
+        part = idx[..., j]
+        part = gc.where(part < 0, part + lead[j], part) * int(strides[j])
+        flat = part if flat is None else flat + part
+    return _scatter(ctx, data, flat, updates, int(np.prod(lead)))

@@ -143,13 +143,23 @@ def _channel_shape(x):
 
 @converts("BatchNormalization")
 def batch_norm(ctx):
-    """Inference: (x - running mean) / sqrt(running var + eps) * scale + bias, per channel (axis 1)."""
-    if ctx.attr("training_mode", 0) or any(ctx.node.output[1:]):
-        raise ctx.unsupported("BatchNormalization in training mode (its running-statistics outputs)")
-    ctx.attr("momentum", 0.9)
+    """Inference: (x - running mean) / sqrt(running var + eps) * scale + bias, per channel (axis 1). Training
+    mode normalises with the batch's own statistics (the population variance) and also gives the updated
+    running statistics, running · momentum + batch · (1 - momentum), as ONNX defines them."""
+    momentum = ctx.attr("momentum", 0.9)
     x, scale, bias, mean, var = (ctx.x(i) for i in range(5))
     eps = ctx.attr("epsilon", 1e-5)
     shape = _channel_shape(x)
+    training = bool(ctx.attr("training_mode", 0))
+    if not training and any(ctx.node.output[1:]):
+        raise ctx.error("the running-statistics outputs exist only with training_mode=1")
+    if training:
+        axes = (0,) + tuple(range(2, x.ndim))
+        batch_mean = gc.mean(x, axes)
+        centered = x - gc.reshape(batch_mean, shape)
+        batch_var = gc.mean(centered * centered, axes)
+        y = centered * gc.reshape(scale, shape) * gc.rsqrt(gc.reshape(batch_var, shape) + eps) + gc.reshape(bias, shape)
+        return y, mean * momentum + batch_mean * (1 - momentum), var * momentum + batch_var * (1 - momentum)
     inv = gc.reshape(scale, shape) * gc.rsqrt(gc.reshape(var, shape) + eps)
     return (x - gc.reshape(mean, shape)) * inv + gc.reshape(bias, shape)
 

@@ -67,6 +67,32 @@ def _cubic(x: np.ndarray, size: int, a: float, exclude_outside: bool) -> list:
     return [(np.clip(t, 0, size - 1).astype(np.int64), c) for t, c in zip(taps, coefficients)]
 
 
+def _antialiased(x: np.ndarray, size: int, scale: float, mode: str, a: float, exclude_outside: bool) -> list:
+    """Linear or cubic taps stretched by 1/scale when downsampling (ONNX's antialias, as PIL filters): every
+    input within the widened support contributes, the weights renormalised to sum to 1."""
+    scale = min(scale, 1.0)
+    start = int(np.floor((-1 if mode == "linear" else -2) / scale) + 1)
+    offsets = range(start, 2 - start)
+    base = np.floor(x)
+    r = x - base
+    base, r = np.where(r == 0, base - 1, base), np.where(r == 0, 1.0, r)  # ONNX's reference: a ratio of 0 is 1
+
+    def kernel(t):
+        t = np.abs(t)
+        if mode == "linear":
+            return np.clip(1 - t, 0, 1)
+        return np.where(t <= 1, ((a + 2) * t - (a + 3)) * t * t + 1,
+                        np.where(t < 2, ((a * t - 5 * a) * t + 8 * a) * t - 4 * a, 0.0))
+
+    taps = [base + o for o in offsets]
+    weights = [kernel((o - r) * scale) for o in offsets]
+    weights = [w / sum(weights) for w in weights]
+    if exclude_outside:
+        weights = [np.where((t >= 0) & (t <= size - 1), w, 0.0) for t, w in zip(taps, weights)]
+        weights = [w / sum(weights) for w in weights]
+    return [(np.clip(t, 0, size - 1).astype(np.int64), w) for t, w in zip(taps, weights)]
+
+
 @converts("Resize")
 def resize(ctx):
     x = ctx.x(0)
@@ -75,8 +101,7 @@ def resize(ctx):
     rounding = ctx.attr("nearest_mode", "round_prefer_floor")
     a, exclude = ctx.attr("cubic_coeff_a", -0.75), bool(ctx.attr("exclude_outside", 0))
     extrapolation = ctx.attr("extrapolation_value", 0.0)
-    if ctx.attr("antialias", 0):
-        raise ctx.unsupported("antialias=1")
+    antialias = bool(ctx.attr("antialias", 0)) and mode in ("linear", "cubic")  # nearest has nothing to smooth
     policy = ctx.attr("keep_aspect_ratio_policy", "stretch")
     rank = x.ndim
     axes = [axis_of(ctx, v, rank) for v in (ctx.attr("axes", None) or range(rank))]
@@ -108,7 +133,9 @@ def resize(ctx):
             continue
         bounds = (roi[j], roi[j + k]) if roi is not None else (0.0, 1.0)
         source = _source(ctx, transform, o, n, s, bounds)
-        if mode == "nearest":
+        if antialias and s < 1:
+            taps = _antialiased(source, n, s, mode, a, exclude)
+        elif mode == "nearest":
             taps = _nearest(ctx, source, n, rounding)
         elif mode == "linear":
             taps = _linear(source, n)

@@ -3,9 +3,10 @@ from . import elementwise as elementwise_module, indexing, leaves, linalg, math,
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
 from .linalg import dot, matmul, outer
-from .math import (abs, add, cast, ceil, cos, div, elu, eq, erf_ as erf, exp_ as exp, expm1, floor, floor_divide, fmod, ge, gelu,
-                   gt, le, leaky_relu, log1p, log_ as log, logical_and, logical_not, logical_or, lt, maximum, minimum,
-                   mod, mul, ne, neg, pow, reciprocal, relu, round_ as round, rsqrt, sigmoid, sign, sin, softplus,
+from .math import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cast, ceil, cos, div, elu, eq,
+                   erf_ as erf, exp_ as exp, expm1, floor, floor_divide, fmod, ge, gelu, gt, le, leaky_relu,
+                   left_shift, log1p, log_ as log, logical_and, logical_not, logical_or, lt, maximum, minimum, mod, mul,
+                   ne, neg, pow, reciprocal, relu, right_shift, round_ as round, rsqrt, sigmoid, sign, sin, softplus,
                    sqrt_ as sqrt, square, step, stop_gradient, sub, tan, tanh, where)
 from .indexing import check_range, gather, getitem, iota, one_hot, take
 from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad, permute, reshape, slice_axis, split,
@@ -13,7 +14,7 @@ from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad
 from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)
 from .windowed import conv_transpose, max_pool_indices, pool
 from .random import bernoulli, dropout, normal, uniform
-from .reduce import argmax, argmin, logsumexp, max, mean, min, prod, std, sum, var
+from .reduce import argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, prod, std, sum, var
 from .arguments import check_functions
 from .registry import COMPOSITES, REGISTRY, Composite, Op, as_node, make_node, named, register, scope
 

@@ -19,7 +19,7 @@ from .movement import sum_to_shape
 from .registry import REGISTRY, Op, as_node, register
 
 # dtype behaviours of elementwise ops
-SAME, FLOAT, BOOL, LOGICAL = "same", "float", "bool", "logical"
+SAME, FLOAT, BOOL, LOGICAL, INTEGER = "same", "float", "bool", "logical", "integer"
 
 
 def _result_dtype(rule: str, in_dtypes, name: str):
@@ -28,6 +28,8 @@ def _result_dtype(rule: str, in_dtypes, name: str):
             raise DTypeError(f"needs bool operands, got {', '.join(map(str, in_dtypes))}")
         return dtypes.bool_
     d = dtypes.promote(*in_dtypes)
+    if rule == INTEGER and not dtypes.is_int(d):
+        raise DTypeError(f"needs integer operands, got {', '.join(map(str, in_dtypes))}")
     if rule == BOOL:
         return dtypes.bool_
     if rule == FLOAT:

@@ -9,7 +9,7 @@ from sympy import Abs, Heaviside, Max, Min, Piecewise, erf, exp, log, sqrt
 from .. import dtypes, scalar, scalar_ops, shapes
 from ..errors import ArgumentError, DTypeError, IndexRangeError
 from ..ir import Node
-from .elementwise import BOOL, FLOAT, LOGICAL, SAME, Elementwise
+from .elementwise import BOOL, FLOAT, INTEGER, LOGICAL, SAME, Elementwise
 from .movement import sum_to_shape
 from .registry import Op, as_node, register
 
@@ -146,6 +146,14 @@ fmod = _binary("fmod", lambda a, b: sympy.sign(a) * sympy.Mod(Abs(a), Abs(b)),
 # max/min ties split the gradient evenly (Heaviside(0) = 1/2), like the reductions
 maximum = _binary("maximum", lambda a, b: Max(a, b), derivative=lambda a, b, y: (Heaviside(a - b, sympy.S.Half), Heaviside(b - a, sympy.S.Half)), numpy=np.maximum)
 minimum = _binary("minimum", lambda a, b: Min(a, b), derivative=lambda a, b, y: (Heaviside(b - a, sympy.S.Half), Heaviside(a - b, sympy.S.Half)), numpy=np.minimum)
+
+# integer bit operations (NumPy's bitwise_*, left_shift, right_shift); integer operands only, no gradient
+bitwise_and = _binary("bitwise_and", lambda a, b: scalar.bitand(a, b), INTEGER, numpy=np.bitwise_and, differentiable=False)
+bitwise_or = _binary("bitwise_or", lambda a, b: scalar.bitor(a, b), INTEGER, numpy=np.bitwise_or, differentiable=False)
+bitwise_xor = _binary("bitwise_xor", lambda a, b: scalar.bitxor(a, b), INTEGER, numpy=np.bitwise_xor, differentiable=False)
+bitwise_not = _unary("bitwise_not", lambda x: scalar.bitxor(x, -1), INTEGER, numpy=np.invert, differentiable=False)
+left_shift = _binary("left_shift", lambda a, b: scalar.shl(a, b), INTEGER, numpy=np.left_shift, differentiable=False)
+right_shift = _binary("right_shift", lambda a, b: scalar.shr(a, b), INTEGER, numpy=np.right_shift, differentiable=False)
 
 eq = _binary("eq", lambda a, b: sympy.Eq(a, b), BOOL, numpy=np.equal, differentiable=False)
 ne = _binary("ne", lambda a, b: sympy.Ne(a, b), BOOL, numpy=np.not_equal, differentiable=False)

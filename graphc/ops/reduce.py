@@ -10,7 +10,7 @@ from ..errors import ArgumentError
 from ..scalar_ops import combine_identity
 from .elementwise import expr
 from .math import add, cast, div, eq, exp_ as exp, log_ as log, logical_and, mul, sqrt_, square, stop_gradient, sub, where
-from .movement import broadcast_to, reshape
+from .movement import broadcast_to, expand_dims, reshape, swapaxes
 from .registry import Op, as_node, composite, register, scope
 
 
@@ -250,3 +250,49 @@ def var(x, axis=None, keepdims=False, ddof: int = 0, name=None):
 def std(x, axis=None, keepdims=False, ddof: int = 0, name=None):
     """Standard deviation, sqrt(var)."""
     return sqrt_(var(x, axis, keepdims, ddof), name=name)
+
+
+def _np_cumulative(kind: str):
+    def reference(x, axis: int = 0, exclusive: bool = False, reverse: bool = False):
+        x = np.asarray(x)
+        ax = axis % x.ndim
+        x = np.flip(x, ax) if reverse else x
+        y = (np.cumsum if kind == "sum" else np.cumprod)(x, axis=ax)
+        if exclusive:  # each element leaves itself out: the identity first, then the running result shifted
+            first = np.full_like(np.take(y, [0], axis=ax), 0 if kind == "sum" else 1)
+            y = np.concatenate([first, np.take(y, range(x.shape[ax] - 1), axis=ax)], axis=ax)
+        return np.flip(y, ax) if reverse else y
+    return reference
+
+
+def _cumulative(kind: str, x, axis: int, exclusive: bool, reverse: bool, name):
+    """The running sum or product along `axis`: out[i] combines x[j] for j <= i (j < i when `exclusive`; j >= i
+    or j > i when `reverse`) as one reduction over a triangular selection of x broadcast against itself."""
+    x = as_node(x)
+    if x.ndim == 0:
+        raise ArgumentError(f"cum{kind} needs at least one axis, got a scalar")
+    ax = shapes.normalize_axes(axis, x.ndim)[0]
+    n = x.shape[ax]
+    if not isinstance(n, int):
+        raise ArgumentError(f"cum{kind} needs a static length along axis {axis}, got {n}")
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    keep = (j >= i if reverse else j <= i) & ((j != i) if exclusive else True)
+    identity = 0 if kind == "sum" else 1
+    with scope(name or f"cum{kind}"):
+        moved = swapaxes(x, ax, -1) if ax != x.ndim - 1 else x
+        rows = broadcast_to(expand_dims(moved, -2), moved.shape[:-1] + (n, n))  # rows[..., i, j] = x[..., j]
+        chosen = where(as_node(keep), rows, identity)
+        out = (sum if kind == "sum" else prod)(chosen, axis=-1)
+        return swapaxes(out, ax, -1) if ax != x.ndim - 1 else out
+
+
+@composite("cumsum", _np_cumulative("sum"))
+def cumsum(x, axis: int = 0, exclusive: bool = False, reverse: bool = False, name=None):
+    """Running sums along `axis` (np.cumsum; ONNX's CumSum with `exclusive` and `reverse`), with sum's dtype rule."""
+    return _cumulative("sum", x, axis, exclusive, reverse, name)
+
+
+@composite("cumprod", _np_cumulative("prod"))
+def cumprod(x, axis: int = 0, exclusive: bool = False, reverse: bool = False, name=None):
+    """Running products along `axis` (np.cumprod); the gradient is exact where x has zeros (prod's)."""
+    return _cumulative("prod", x, axis, exclusive, reverse, name)

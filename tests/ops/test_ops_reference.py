@@ -230,6 +230,7 @@ for _name in UNARY:
         add_case(_name, f"{_decl}-{np.dtype(_dt).name}", _unary_case(_name, _decl, _dt), atol=2e-6)
     add_case(_name, "int32", _unary_case(_name, (2, 3), None, int_input=True), atol=2e-6,
              xfail=INT_INPUT_BUGS.get(_name))
+    add_case(_name, "f16", _unary_case(_name, (None, 4), np.float16), rtol=2e-3, atol=1e-3)
 
 
 @case("leaky_relu", "alpha")
@@ -309,8 +310,11 @@ for _name in BINARY:
     for _sa, _sb in BROADCAST_PAIRS:
         add_case(_name, f"{_sa}x{_sb}", _binary_case(_name, _sa, _sb, np.float32))
     add_case(_name, "f64", _binary_case(_name, (2, 3), (3,), np.float64))
+    # float16 computes in float32 and rounds once: within one float16 ulp of the float64 oracle's rounding
+    add_case(_name, "f16", _binary_case(_name, (None, 3), (3,), np.float16), rtol=2e-3, atol=1e-3)
     if _name != "pow":
         add_case(_name, "int32", _binary_case(_name, (None, 3), (1, 3), np.int32))
+        add_case(_name, "int8", _binary_case(_name, (2, 3), (3,), np.int8))
 
 
 @case("pow", "int_exponent")
@@ -1290,3 +1294,67 @@ for _p, _shape, _seed_v, _counter, _dt in [(0.3, (4, 5), 5, None, gc.float32), (
         return gc.bernoulli(p, shape, seed=seed, counter=c, dtype=dt), feeds, want, lambda: reg(p, shape, seed, counter or 0)
 
     add_case("bernoulli", f"p{_p}-{_shape}-c{_counter}", _b)
+
+
+# =============================================================================================
+# integer bit operations (NumPy's semantics, shifts past the width included)
+# =============================================================================================
+_BITWISE = {"bitwise_and": (gc.bitwise_and, np.bitwise_and), "bitwise_or": (gc.bitwise_or, np.bitwise_or),
+            "bitwise_xor": (gc.bitwise_xor, np.bitwise_xor), "left_shift": (gc.left_shift, np.left_shift),
+            "right_shift": (gc.right_shift, np.right_shift)}
+
+
+def _bitwise_case(name, dtype):
+    fn, oracle = _BITWISE[name]
+
+    def build():
+        info = np.iinfo(dtype)
+        rng = np.random.default_rng(next(_seed))
+        a = rng.integers(info.min, info.max, size=(3, 8), endpoint=True, dtype=dtype)
+        b = rng.integers(max(info.min, -2), 8 * np.dtype(dtype).itemsize + 3, size=(8,)).astype(dtype)
+        x, y = gc.input("x", (None, 8), dtype), gc.input("y", (8,), dtype)
+        return fn(x, y), {"x": a, "y": b}, oracle(a, b)
+
+    return build
+
+
+for _name in _BITWISE:
+    for _dt in (np.int32, np.uint8, np.int8, np.uint64):
+        add_case(_name, np.dtype(_dt).name, _bitwise_case(_name, _dt))
+
+
+@case("bitwise_not", "int16_and_uint32")
+def _():
+    x, a = inp("x", (None, 3), np.int16, -300, 300)
+    y, b = inp("y", (4,), np.uint32, 0, 4000)
+    return [gc.bitwise_not(x), ~y], {"x": a, "y": b}, [~a, ~b]
+
+
+# =============================================================================================
+# running sums and products
+# =============================================================================================
+@case("cumsum", "axis1_f32")
+def _():
+    x, a = inp("x", (None, 5))
+    return gc.cumsum(x, 1), {"x": a}, np.cumsum(a, axis=1)
+
+
+@case("cumsum", "exclusive_reverse_int32")
+def _():
+    x, a = inp("x", (4, 3), np.int32, -5, 5)
+    want = np.flip(np.cumsum(np.flip(a, 0), axis=0) - np.flip(a, 0), 0)  # numpy: int32 sums to int64
+    return gc.cumsum(x, 0, exclusive=True, reverse=True), {"x": a}, want
+
+
+@case("cumprod", "axis_last_f64")
+def _():
+    x, a = inp("x", (2, 3, 4), np.float64)
+    a[0, 1, 2] = 0.0
+    return gc.cumprod(x, -1), {"x": a}, np.cumprod(a, axis=-1)
+
+
+@case("cumprod", "exclusive")
+def _():
+    x, a = inp("x", (6,))
+    want = np.concatenate([[1.0], np.cumprod(a.astype(np.float64))[:-1]]).astype(np.float32)
+    return gc.cumprod(x, exclusive=True), {"x": a}, want
