@@ -185,3 +185,97 @@ def test_printed_cuda_computes_narrow_dtypes_as_the_reference(tmp_path):
                                            err_msg=f"{prefix} output {n}")
             else:
                 np.testing.assert_array_equal(g, w, err_msg=f"{prefix} output {n}")
+
+
+# -- hypothesis: random integer and float16 graphs --------------------------------------------------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+INT_UNARY = [gc.neg, gc.abs, gc.bitwise_not, lambda t: t >> 1, lambda t: gc.sign(t), lambda t: t * t]
+INT_BINARY = [gc.add, gc.sub, gc.mul, gc.maximum, gc.minimum, gc.floor_divide, gc.mod, gc.bitwise_and, gc.bitwise_or,
+              gc.bitwise_xor, gc.left_shift, gc.right_shift]
+
+
+@st.composite
+def integer_graphs(draw):
+    """A random chain of wrapping arithmetic, division, bit operations, reductions, movement and casts."""
+    dtype = draw(st.sampled_from(INTS + ["int64"]))
+    cols = draw(st.integers(1, 4))
+    x, y = gc.input("x", (None, cols), dtype), gc.input("y", (1, cols), dtype)
+    t = x
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(st.sampled_from(["unary", "binary", "reduce", "cast", "where", "transpose"]))
+        if kind == "unary":
+            t = draw(st.sampled_from(INT_UNARY))(t)
+        elif kind == "binary":
+            fn = draw(st.sampled_from(INT_BINARY))
+            t = fn(t, y) if draw(st.booleans()) else fn(y, t)
+        elif kind == "reduce":
+            op = draw(st.sampled_from([gc.sum, gc.max, gc.min]))
+            t = gc.cast(op(t, axis=draw(st.sampled_from([0, 1])), keepdims=True), dtype) + t
+        elif kind == "cast":
+            t = gc.cast(gc.cast(t, draw(st.sampled_from(INTS + ["int64", "float32", "float64"]))), dtype)
+        elif kind == "where":
+            t = gc.where(t < y, t, y - t)
+        else:
+            t = gc.transpose(gc.transpose(t) + 1)
+    return t, dtype, cols
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+@settings(max_examples=30, deadline=None)
+@given(integer_graphs(), st.integers(0, 2 ** 16))
+def test_random_integer_graphs_agree_exactly(backend, graph, seed):
+    t, dtype, cols = graph
+    rng = np.random.default_rng(seed)
+    info = np.iinfo(dtype)
+    feeds = dict(x=rng.integers(info.min, info.max, (3, cols), endpoint=True, dtype=dtype),
+                 y=rng.integers(max(info.min, -9), min(info.max, 9), (1, cols), endpoint=True, dtype=dtype))
+    feeds = {k: v for k, v in feeds.items() if k in _input_names([t])}
+    want = gc.compile(t, backend="reference")(**feeds)
+    got = gc.compile(t, backend=backend)(**feeds)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@st.composite
+def half_graphs(draw):
+    """A random chain on float16 operands: rounded after every op, reductions in float32."""
+    cols = draw(st.integers(1, 4))
+    x, y = gc.input("x", (None, cols), "float16"), gc.input("y", (1, cols), "float16")
+    t = x
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["unary", "binary", "reduce", "where", "cast"]))
+        if kind == "unary":
+            t = draw(st.sampled_from([gc.tanh, gc.sigmoid, gc.relu, gc.abs, gc.neg, lambda v: v * 0.5]))(t)
+        elif kind == "binary":
+            t = draw(st.sampled_from([gc.add, gc.sub, gc.mul, gc.maximum, gc.minimum]))(t, y)
+        elif kind == "reduce":
+            t = gc.sum(t, axis=draw(st.sampled_from([0, 1])), keepdims=True) + t
+        elif kind == "where":
+            t = gc.where(t > 0, t, y)
+        else:
+            t = gc.cast(gc.cast(t, draw(st.sampled_from(["float32", "float64", "int8"]))), "float16")
+    return t, x, cols
+
+
+def _input_names(outs):
+    return {n.attrs["name"] for n in gc.graph(outs).inputs}
+
+
+@pytest.mark.parametrize("backend", CODEGEN_BACKENDS)
+@settings(max_examples=30, deadline=None)
+@given(half_graphs(), st.integers(0, 2 ** 16))
+def test_random_float16_graphs_agree(backend, graph, seed):
+    t, x, cols = graph
+    rng = np.random.default_rng(seed)
+    feeds = dict(x=rng.uniform(-2, 2, (3, cols)).astype(np.float16), y=rng.uniform(-2, 2, (1, cols)).astype(np.float16))
+    loss = gc.sum(t * t)
+    outs = [t, loss, gc.grad(loss, x)]
+    feeds = {k: v for k, v in feeds.items() if k in _input_names(outs)}
+    want = gc.compile(outs, backend="reference")(**feeds)
+    got = gc.compile(outs, backend=backend)(**feeds)
+    scale = max(float(np.max(np.abs(w.astype(np.float64)))) for w in want if w.size)
+    for g, w in zip(got, want):
+        assert g.dtype == w.dtype == np.float16
+        # one float16 ulp where a float32 transcendental or a sum's order differs, carried through the chain
+        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=4e-3, atol=4e-3 * max(1.0, scale))
