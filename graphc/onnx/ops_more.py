@@ -318,3 +318,14 @@ def scatter_nd(ctx):
         part = gc.where(part < 0, part + lead[j], part) * int(strides[j])
         flat = part if flat is None else flat + part
     return _scatter(ctx, data, flat, updates, int(np.prod(lead)))
+
+
+@converts("TopK")
+def top_k(ctx):
+    x = ctx.x(0)
+    (k,) = ctx.ints(1, "K")
+    axis = axis_of(ctx, ctx.attr("axis", -1), x.ndim)
+    largest = bool(ctx.attr("largest", 1))
+    ctx.attr("sorted", 1)  # the values always come in order (ONNX allows it either way)
+    values, indices = gc.topk(x, k, axis=axis, largest=largest)
+    return values, indices

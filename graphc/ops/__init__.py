@@ -1,5 +1,5 @@
 """Every op graphc knows, and the functions that apply them to nodes (lifted to tensors as `graphc.*`)."""
-from . import elementwise as elementwise_module, indexing, leaves, linalg, math, movement, nn, random, reduce, windowed  # noqa: F401,E501  (registers the ops)
+from . import elementwise as elementwise_module, indexing, leaves, linalg, math, movement, nn, random, reduce, sorting, windowed  # noqa: F401,E501  (registers the ops)
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
 from .linalg import dot, matmul, outer
@@ -13,6 +13,7 @@ from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad
                        squeeze, stack, sum_to_shape, swapaxes, transpose)
 from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)
 from .windowed import conv_transpose, max_pool_indices, pool
+from .sorting import argsort, sort, take_along_axis, topk
 from .random import bernoulli, dropout, normal, uniform
 from .reduce import argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, prod, std, sum, var
 from .arguments import check_functions

@@ -237,6 +237,10 @@ comp("cumsum", "axis1", lambda f, x: wsum(f(x, 1)), normal(3, 4))
 comp("cumsum", "axis0_exclusive_reverse", lambda f, x: wsum(f(x, 0, exclusive=True, reverse=True)), normal(4, 3))
 comp("cumprod", "axis1", lambda f, x: wsum(f(x, 1)), normal(3, 4))
 comp("cumprod", "with_zeros_reverse", lambda f, x: wsum(f(x * (np.arange(5) != 2), -1, reverse=True)), normal(2, 5))
+comp("sort", "rows", lambda f, x: wsum(f(x)), distinct(3, 5))
+comp("sort", "axis0_descending", lambda f, x: wsum(f(x, 0, descending=True)), distinct(4, 3))
+comp("topk", "values", lambda f, x: wsum(f(x, 2)[0]), distinct(3, 5))
+comp("take_along_axis", "axis1", lambda f, x: wsum(f(x, np.array([[0, 2, 2], [1, 1, 0]]), 1)), normal(2, 4))
 comp("var", "all", lambda f, x: f(x), normal(3, 4))
 comp("var", "axis1", lambda f, x: wsum(f(x, 1)), normal(3, 4))
 comp("var", "axis0_keepdims_ddof1", lambda f, x: wsum(f(x, 0, keepdims=True, ddof=1)), normal(4, 3))
@@ -376,6 +380,7 @@ NOGRAD = {
     "random_normal": lambda x: gc.normal((4,), seed=3, counter=gc.cast(gc.sum(x), "int64")),
     "one_hot": lambda x: gc.one_hot(gc.cast(x * 2.0, "int64"), 3),
     "bernoulli": lambda x: gc.bernoulli(gc.sigmoid(x), (4,), seed=5),
+    "argsort": lambda x: gc.cast(gc.argsort(x), "float64"),
     "bitwise_and": lambda x: gc.cast(gc.bitwise_and(gc.cast(x * 4.0, "int64"), 6), "float64"),
     "bitwise_or": lambda x: gc.cast(gc.bitwise_or(gc.cast(x * 4.0, "int64"), 1), "float64"),
     "bitwise_xor": lambda x: gc.cast(gc.cast(x * 4.0, "int64") ^ 5, "float64"),

@@ -1358,3 +1358,37 @@ def _():
     x, a = inp("x", (6,))
     want = np.concatenate([[1.0], np.cumprod(a.astype(np.float64))[:-1]]).astype(np.float32)
     return gc.cumprod(x, exclusive=True), {"x": a}, want
+
+
+# =============================================================================================
+# sorting (stable; NaN last ascending, first descending)
+# =============================================================================================
+@case("sort", "rows_with_ties_and_nan")
+def _():
+    x, a = inp("x", (3, 6), np.float32, -2, 2)
+    a = np.round(a)
+    a[1, 3] = np.nan
+    return [gc.sort(x), gc.sort(x, axis=0, descending=True)], {"x": a}, [np.sort(a, axis=-1), np.flip(np.sort(a, axis=0), 0)]
+
+
+@case("argsort", "stable_int32")
+def _():
+    x, a = inp("x", (None, 7), np.int32, -3, 3)
+    return [gc.argsort(x), gc.argsort(x, descending=True)], {"x": a}, [
+        np.argsort(a, axis=-1, kind="stable"), np.argsort(-a.astype(np.int64), axis=-1, kind="stable")]
+
+
+@case("topk", "largest_and_smallest")
+def _():
+    x, a = inp("x", (2, 3, 5), np.float64)
+    order = np.argsort(-a, axis=1, kind="stable")[:, :2]
+    low = np.argsort(a, axis=-1, kind="stable")[..., :3]
+    return [*gc.topk(x, 2, axis=1), *gc.topk(x, 3, largest=False)], {"x": a}, [
+        np.take_along_axis(a, order, 1), order, np.take_along_axis(a, low, -1), low]
+
+
+@case("take_along_axis", "negative_indices")
+def _():
+    x, a = inp("x", (3, 5))
+    idx = np.array([[0, -1], [4, 2], [-5, 1]], np.int64)
+    return gc.take_along_axis(x, idx, 1), {"x": a}, np.take_along_axis(a, idx % 5, 1)
