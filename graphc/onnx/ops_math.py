@@ -268,3 +268,11 @@ def cumulative(ctx):
     exclusive, reverse = bool(ctx.attr("exclusive", 0)), bool(ctx.attr("reverse", 0))
     y = (gc.cumsum if ctx.op_type == "CumSum" else gc.cumprod)(x, axis, exclusive=exclusive, reverse=reverse)
     return y if y.dtype == x.dtype else gc.cast(y, x.dtype)  # ONNX keeps the input's type (int32 stays int32)
+
+
+@converts("SwiGLU")
+def swiglu(ctx):
+    a, b = ctx.x(0), ctx.x(1)
+    if tuple(a.shape) != tuple(b.shape):
+        raise ctx.error(f"A {tuple(a.shape)} and B {tuple(b.shape)} must have the same shape")
+    return a * gc.sigmoid(a * ctx.attr("alpha", 1.0)) * b
