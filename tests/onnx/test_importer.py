@@ -255,3 +255,21 @@ def test_float16_weights_and_uint8_images_import_and_agree_with_onnxruntime():
             assert g.dtype == np.float16
             # float16 ops computed in float32 and rounded once, as onnxruntime does: a sum's order may move one ulp
             np.testing.assert_allclose(g.astype(np.float32), w.astype(np.float32), rtol=1e-3, atol=1e-3)
+
+
+def test_dynamic_quantize_linear_matches_onnx_reference_including_an_all_zero_input():
+    from onnx.reference import ReferenceEvaluator
+
+    for data in (np.array([[0.0, 2.5, -3.7, 1.0]], np.float32), np.zeros((1, 4), np.float32),
+                 RNG.normal(size=(3, 5)).astype(np.float32)):
+        node = helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(data.shape))],
+                                  [helper.make_tensor_value_info("y", TensorProto.UINT8, list(data.shape)),
+                                   helper.make_tensor_value_info("s", TensorProto.FLOAT, []),
+                                   helper.make_tensor_value_info("z", TensorProto.UINT8, [])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        want = ReferenceEvaluator(model).run(None, {"x": data})
+        for backend in ("reference", "numpy"):
+            for g, w in zip(gc.onnx.load(model).compile(backend=backend)(x=data), want):
+                assert g.dtype == w.dtype
+                np.testing.assert_array_equal(g, w)
