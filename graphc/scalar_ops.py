@@ -27,7 +27,7 @@ OPS = {
     "arg": 0, "axis": 0, "const": 0,
     "add": 2, "sub": 2, "mul": 2, "div": 2, "neg": 1, "pow": 2, "max": 2, "min": 2,
     "floordiv": 2, "mod": 2, "xor": 2, "shr": 2, "shl": 2, "bitand": 2, "bitor": 2,
-    "exp": 1, "log": 1, "log1p": 1, "expm1": 1, "sqrt": 1, "tanh": 1, "erf": 1, "sin": 1, "cos": 1, "tan": 1,
+    "exp": 1, "log": 1, "log1p": 1, "expm1": 1, "sqrt": 1, "tanh": 1, "erf": 1, "sin": 1, "cos": 1, "tan": 1, "atan": 1,
     "abs": 1, "sign": 1, "floor": 1, "ceil": 1,
     "lt": 2, "le": 2, "eq": 2, "ne": 2, "and": 2, "or": 2, "not": 1,
     "where": 3, "cast": 1,
@@ -165,13 +165,14 @@ class Builder:
 # -- sympy -> Body ---------------------------------------------------------------------
 _UNARY = {
     sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan", sympy.tanh: "tanh",
+    sympy.atan: "atan",
     sympy.Abs: "abs", sympy.sign: "sign", sympy.erf: "erf", sympy.floor: "floor", sympy.ceiling: "ceil",
     scalar.log1p: "log1p", scalar.expm1: "expm1",
 }
 _RELATIONS = {sympy.StrictLessThan: ("lt", False), sympy.LessThan: ("le", False), sympy.StrictGreaterThan: ("lt", True),
               sympy.GreaterThan: ("le", True), sympy.Equality: ("eq", False), sympy.Unequality: ("ne", False)}
 _BITWISE = {scalar.bitand: "bitand", scalar.bitor: "bitor", scalar.bitxor: "xor", scalar.shl: "shl", scalar.shr: "shr"}
-_FLOAT_ONLY = {"exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf", "sin", "cos", "tan", "div", "pow"}
+_FLOAT_ONLY = {"exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf", "sin", "cos", "tan", "atan", "div", "pow"}
 
 
 class _Walker:
@@ -359,7 +360,7 @@ NUMPY_FUNCS = {
     "pow": np.power, "max": np.maximum, "min": np.minimum, "floordiv": np.floor_divide, "mod": np.mod,
     "xor": np.bitwise_xor, "shr": _shr, "shl": np.left_shift, "bitand": np.bitwise_and, "bitor": np.bitwise_or,
     "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "tanh": np.tanh,
-    "erf": scipy.special.erf, "sin": np.sin, "cos": np.cos, "tan": np.tan, "abs": np.abs, "sign": np.sign,
+    "erf": scipy.special.erf, "sin": np.sin, "cos": np.cos, "tan": np.tan, "atan": np.arctan, "abs": np.abs, "sign": np.sign,
     "floor": np.floor, "ceil": np.ceil,
     "lt": np.less, "le": np.less_equal, "eq": np.equal, "ne": np.not_equal,
     "and": np.logical_and, "or": np.logical_or, "not": np.logical_not, "where": np.where,

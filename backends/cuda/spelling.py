@@ -68,7 +68,7 @@ def literal(value, dtype) -> str:
 
 
 FLOAT_FUNCS = {"exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh",
-               "erf": "erf", "sin": "sin", "cos": "cos", "tan": "tan", "abs": "fabs", "floor": "floor", "ceil": "ceil",
+               "erf": "erf", "sin": "sin", "cos": "cos", "tan": "tan", "atan": "atan", "abs": "fabs", "floor": "floor", "ceil": "ceil",
                "pow": "pow"}
 COMPARE = {"lt": "<", "le": "<=", "eq": "==", "ne": "!="}
 

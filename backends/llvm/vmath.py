@@ -20,6 +20,7 @@ bit patterns, once, offline; AMD Zen 3, AVX2+FMA; the tests assert <= 4 for all 
     sqrt      0        llvm.sqrt (correctly rounded)
     pow       1        exp(y log|x|) in float64 lanes (own polynomials), one rounding to float32; the 1 ulp
                        is an exact float32 midpoint (e.g. 4.8798828125**2) rounded the other way
+    atan      0        Cephes' double atan (rational, two range reductions) in float64 lanes, one rounding
     sin, cos  0        Payne-Hanek style reduction in float64 lanes (2/pi in 28-bit pieces), any |x|,
     tan       0        then float64 Taylor kernels and one rounding to float32 (correctly rounded in
                        every case tested, including |x| up to 3.4e38 and near the poles of tan)
@@ -255,10 +256,10 @@ def pow(b, x, y):
 @functools.lru_cache(maxsize=None)
 def _f32_ops():
     return {"exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "sqrt": sqrt, "tanh": tanh, "erf": erf,
-            "sin": vmath_trig.sin, "cos": vmath_trig.cos, "tan": vmath_trig.tan, "pow": pow}
+            "sin": vmath_trig.sin, "cos": vmath_trig.cos, "tan": vmath_trig.tan, "atan": vmath_trig.atan, "pow": pow}
 
 
-OPS = ("exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf", "sin", "cos", "tan", "pow")
+OPS = ("exp", "log", "log1p", "expm1", "sqrt", "tanh", "erf", "sin", "cos", "tan", "atan", "pow")
 _F64_INTRINSICS = {"exp", "log", "sqrt", "sin", "cos", "pow"}  # the rest have no LLVM intrinsic: libm by name
 
 

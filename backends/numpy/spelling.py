@@ -16,7 +16,7 @@ SPELLINGS = {
     "xor": "np.bitwise_xor", "shr": "np.right_shift", "shl": "np.left_shift", "bitand": "np.bitwise_and",
     "bitor": "np.bitwise_or",
     "exp": "np.exp", "log": "np.log", "log1p": "np.log1p", "expm1": "np.expm1", "sqrt": "np.sqrt", "tanh": "np.tanh",
-    "erf": "_erf", "sin": "np.sin", "cos": "np.cos", "tan": "np.tan", "abs": "np.abs", "sign": "np.sign",
+    "erf": "_erf", "sin": "np.sin", "cos": "np.cos", "tan": "np.tan", "atan": "np.arctan", "abs": "np.abs", "sign": "np.sign",
     "floor": "np.floor", "ceil": "np.ceil",
     "lt": "np.less", "le": "np.less_equal", "eq": "np.equal", "ne": "np.not_equal",
     "and": "np.logical_and", "or": "np.logical_or", "not": "np.logical_not",

@@ -12,6 +12,8 @@ from .. import scalar
 from ..errors import OnnxError
 
 _UNARY = {sympy.exp: "Exp", sympy.log: "Log", sympy.sin: "Sin", sympy.cos: "Cos", sympy.tan: "Tan",
+          sympy.asin: "Asin", sympy.acos: "Acos", sympy.atan: "Atan", sympy.asinh: "Asinh", sympy.acosh: "Acosh",
+          sympy.atanh: "Atanh",
           sympy.tanh: "Tanh", sympy.erf: "Erf", sympy.Abs: "Abs", sympy.sign: "Sign", sympy.floor: "Floor",
           sympy.ceiling: "Ceil", scalar.sigmoid: "Sigmoid"}
 _RELATIONS = {sympy.StrictLessThan: "Less", sympy.LessThan: "LessOrEqual", sympy.StrictGreaterThan: "Greater",

@@ -10,7 +10,8 @@ from .types import onnx_dtype
 _UNARY = {"Abs": gc.abs, "Neg": gc.neg, "Exp": gc.exp, "Log": gc.log, "Sqrt": gc.sqrt, "Reciprocal": gc.reciprocal,
           "Sin": gc.sin, "Cos": gc.cos, "Tan": gc.tan, "Tanh": gc.tanh, "Sigmoid": gc.sigmoid, "Relu": gc.relu,
           "Erf": gc.erf, "Sign": gc.sign, "Floor": gc.floor, "Ceil": gc.ceil, "Round": gc.round,
-          "Not": gc.logical_not, "Softplus": gc.softplus}
+          "Not": gc.logical_not, "Softplus": gc.softplus, "Asin": gc.asin, "Acos": gc.acos, "Atan": gc.atan,
+          "Asinh": gc.asinh, "Acosh": gc.acosh, "Atanh": gc.atanh}
 _COMPARE = {"Equal": gc.eq, "Less": gc.lt, "Greater": gc.gt, "LessOrEqual": gc.le, "GreaterOrEqual": gc.ge,
             "And": gc.logical_and, "Or": gc.logical_or, "Xor": gc.ne}
 

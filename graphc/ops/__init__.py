@@ -3,7 +3,7 @@ from . import elementwise as elementwise_module, indexing, leaves, linalg, math,
 from .elementwise import elementwise, expr
 from .leaves import const, input, param
 from .linalg import dot, matmul, outer
-from .math import (abs, add, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cast, ceil, cos, div, elu, eq,
+from .math import (abs, acos, acosh, add, asin, asinh, atan, atanh, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, cast, ceil, cos, div, elu, eq,
                    erf_ as erf, exp_ as exp, expm1, floor, floor_divide, fmod, ge, gelu, gt, le, leaky_relu,
                    left_shift, log1p, log_ as log, logical_and, logical_not, logical_or, lt, maximum, minimum, mod, mul,
                    ne, neg, pow, reciprocal, relu, right_shift, round_ as round, rsqrt, sigmoid, sign, sin, softplus,

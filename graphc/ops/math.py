@@ -1,6 +1,8 @@
 """The built-in elementwise ops: formulas, stated stable derivatives, NumPy spellings; plus where, cast, stop_gradient."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.special
 import sympy
@@ -85,6 +87,25 @@ step = _unary("step", lambda x: Heaviside(x, 0), derivative=lambda x, y: 0,
               numpy=lambda x: (x > 0).astype(x.dtype if x.dtype.kind == "f" else dtypes.DEFAULT_FLOAT))
 erf_ = _unary("erf", lambda x: erf(x), numpy=lambda x: scipy.special.erf(x).astype(x.dtype))
 tan = _unary("tan", lambda x: sympy.tan(x), numpy=np.tan)
+# the inverse functions: atan is a scalar operation of every backend; the others are computed from it, log1p
+# and sqrt in forms that stay accurate near 0 and ±1 and never overflow (derivatives from the plain formula)
+atan = _unary("atan", lambda x: sympy.atan(x), numpy=np.arctan)
+asin = _unary("asin", lambda x: sympy.asin(x), numpy=np.arcsin,
+              stable=lambda x: sympy.atan(x / sympy.sqrt((1 - x) * (1 + x))))
+acos = _unary("acos", lambda x: sympy.acos(x), numpy=np.arccos,
+              stable=lambda x: 2 * sympy.atan(sympy.sqrt((1 - x) / (1 + x))))
+_HUGE, _TINY = 2.0 ** 28, 2.0 ** -28  # beyond: x² would overflow float32, and the result is log(2|x|) to the last
+# bit; below: the result is x itself to the last bit (and -0 keeps its sign)
+asinh = _unary("asinh", lambda x: sympy.asinh(x), numpy=np.arcsinh, stable=lambda x: Piecewise(
+    (x, Abs(x) < _TINY), (sympy.sign(x) * (log(Abs(x)) + math.log(2.0)), Abs(x) > _HUGE),
+    (sympy.sign(x) * scalar.log1p(Abs(x) + x ** 2 / (1 + sqrt(1 + x ** 2))), True)))
+# log1p(t + sqrt(t (t + 2))) with t = x - 1 computed first (an unevaluated sum: sympy would otherwise fold the
+# -1 into the sum, and x + sqrt(...) - 1 cancels catastrophically near 1)
+acosh = _unary("acosh", lambda x: sympy.acosh(x), numpy=np.arccosh, stable=lambda x: Piecewise(
+    (log(x) + math.log(2.0), x > _HUGE),
+    (scalar.log1p(sympy.Add(x - 1, sqrt((x - 1) * (x + 1)), evaluate=False)), True)))
+atanh = _unary("atanh", lambda x: sympy.atanh(x), numpy=np.arctanh, stable=lambda x: Piecewise(
+    (x, Abs(x) < _TINY), (sympy.sign(x) * scalar.log1p(2 * Abs(x) / (1 - Abs(x))) / 2, True)))
 # rounding: piecewise constant, so the derivative is 0 (as in every major framework)
 floor = _unary("floor", lambda x: sympy.floor(x), SAME, derivative=lambda x, y: 0, numpy=np.floor)
 ceil = _unary("ceil", lambda x: sympy.ceiling(x), SAME, derivative=lambda x, y: 0, numpy=np.ceil)

@@ -97,7 +97,9 @@ UNARY_DOMAIN = {
     "sin": normal, "cos": normal, "tanh": normal, "sigmoid": normal, "relu": away, "leaky_relu": away,
     "elu": away, "gelu": normal, "gelu_tanh": normal, "softplus": normal, "step": away, "erf": normal,
     "tan": lambda *s: positive(*s, lo=-1.0, hi=1.0), "floor": between_integers, "ceil": between_integers,
-    "round": between_integers,
+    "round": between_integers, "atan": normal, "asin": lambda *s: positive(*s, lo=-0.9, hi=0.9),
+    "acos": lambda *s: positive(*s, lo=-0.9, hi=0.9), "asinh": normal, "acosh": lambda *s: positive(*s, lo=1.2, hi=4.0),
+    "atanh": lambda *s: positive(*s, lo=-0.8, hi=0.8),
 }
 ZERO_DERIVATIVE = {"sign", "step", "floor", "ceil", "round"}
 

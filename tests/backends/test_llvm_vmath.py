@@ -15,12 +15,13 @@ from scipy import special
 from graphc.backends.llvm import target, vmath
 
 PTR = ir.PointerType()
-UNARY = ["exp", "log", "tanh", "expm1", "log1p", "erf", "sin", "cos", "tan", "sqrt"]
+UNARY = ["exp", "log", "tanh", "expm1", "log1p", "erf", "sin", "cos", "tan", "atan", "sqrt"]
 # the bound each function is held to (max ulp measured: see vmath's docstring)
-BOUND = {"exp": 4, "log": 4, "tanh": 4, "expm1": 4, "log1p": 4, "erf": 4, "sin": 4, "cos": 4, "tan": 4, "sqrt": 0,
+BOUND = {"exp": 4, "log": 4, "tanh": 4, "expm1": 4, "log1p": 4, "erf": 4, "sin": 4, "cos": 4, "tan": 4, "atan": 1, "sqrt": 0,
          "pow": 4}
 REFERENCE = {"exp": np.exp, "log": np.log, "tanh": np.tanh, "expm1": np.expm1, "log1p": np.log1p,
-             "erf": special.erf, "sin": np.sin, "cos": np.cos, "tan": np.tan, "sqrt": np.sqrt, "pow": np.power}
+             "erf": special.erf, "sin": np.sin, "cos": np.cos, "tan": np.tan, "atan": np.arctan, "sqrt": np.sqrt,
+             "pow": np.power}
 
 
 def _loop_module(op: str, dtype, arity: int) -> ir.Module:
@@ -111,6 +112,7 @@ DENSE = {  # the ranges where each function is most delicate, sampled densely
     "sin": [(-10.0, 10.0), (1e4, 1e5), (1e30, 1e31)],
     "cos": [(-10.0, 10.0), (1e4, 1e5), (1e30, 1e31)],
     "tan": [(-10.0, 10.0), (1.5707, 1.5709), (1e4, 1e5)],
+    "atan": [(-3.0, 3.0), (0.65, 0.67), (2.40, 2.43), (-1e-3, 1e-3), (1e6, 1e8)],
     "sqrt": [(0.0, 4.0)],
 }
 
@@ -164,6 +166,7 @@ EXACT = {  # the inputs whose float32 result is exact, so NumPy's float32 functi
     "sin": [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45],
     "cos": [0.0, -0.0, np.inf, -np.inf, np.nan],
     "tan": [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45],
+    "atan": [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3.4028235e38, -3.4028235e38],
     "sqrt": [0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 4.0, 1e-45],
 }
 

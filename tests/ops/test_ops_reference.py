@@ -201,6 +201,12 @@ UNARY = {  # name: (dsl function, oracle in float64, (lo, hi) domain, same-dtype
     "floor": (gc.floor, np.floor, (-3, 3), True),
     "ceil": (gc.ceil, np.ceil, (-3, 3), True),
     "round": (gc.round, np.round, (-3, 3), True),
+    "atan": (gc.atan, np.arctan, (-4, 4), False),
+    "asin": (gc.asin, np.arcsin, (-0.99, 0.99), False),
+    "acos": (gc.acos, np.arccos, (-0.99, 0.99), False),
+    "asinh": (gc.asinh, np.arcsinh, (-4, 4), False),
+    "acosh": (gc.acosh, np.arccosh, (1.01, 5), False),
+    "atanh": (gc.atanh, np.arctanh, (-0.95, 0.95), False),
 }
 
 
