@@ -112,3 +112,71 @@ def attention(ctx):
         b, h, length, d = y.shape
         y = gc.reshape(gc.transpose(y, (0, 2, 1, 3)), (b, length, h * d))
     return [y, present_k, present_v, gc.cast(qk_out, dtype)]
+
+
+@converts("RotaryEmbedding")
+def rotary_embedding(ctx):
+    """Rotary position embedding: pairs of features (the two halves, or neighbours when `interleaved`) of the first
+    rotary_embedding_dim features of each head rotated by the cached angle of their position."""
+    x, cos, sin = ctx.x(0), ctx.x(1), ctx.x(2)
+    interleaved = bool(ctx.attr("interleaved", 0))
+    heads = ctx.attr("num_heads", 0)
+    if x.ndim == 4:  # (B, H, S, D) -> (B, S, H, D)
+        t = gc.transpose(x, (0, 2, 1, 3))
+    elif x.ndim == 3:
+        if not heads:
+            raise ctx.error("a 3-D input needs the num_heads attribute")
+        b, s, hidden = x.shape
+        t = gc.reshape(x, (b, s, heads, hidden // heads))
+    else:
+        raise ctx.error(f"the input must be 3-D or 4-D, got {x.ndim}-D")
+    head = t.shape[3]
+    rot = ctx.attr("rotary_embedding_dim", 0) or head
+    if ctx.has(3):  # caches indexed by position: (max positions, rot/2) -> (B, S, rot/2)
+        positions = gc.cast(ctx.x(3), np.int64)
+        cos, sin = gc.take(cos, positions, axis=0), gc.take(sin, positions, axis=0)
+    if cos.shape[-1] != rot // 2 or sin.shape[-1] != rot // 2:
+        raise ctx.error(f"the caches' last dim must be rotary_embedding_dim/2 = {rot // 2}, got {cos.shape[-1]}")
+    cos, sin = gc.expand_dims(cos, 2), gc.expand_dims(sin, 2)  # one angle for every head
+    rotate, keep = t[..., :rot], t[..., rot:]
+    if interleaved:
+        first, second = rotate[..., 0::2], rotate[..., 1::2]
+    else:
+        first, second = rotate[..., :rot // 2], rotate[..., rot // 2:]
+    real, imag = cos * first - sin * second, sin * first + cos * second
+    if interleaved:
+        rotated = gc.reshape(gc.stack([real, imag], axis=-1), tuple(rotate.shape))
+    else:
+        rotated = gc.concat([real, imag], axis=-1)
+    out = gc.concat([rotated, keep], axis=-1) if rot < head else rotated
+    return gc.transpose(out, (0, 2, 1, 3)) if x.ndim == 4 else gc.reshape(out, tuple(x.shape))
+
+
+@converts("TensorScatter")
+def tensor_scatter(ctx):
+    """A key/value cache update: `update`'s steps written into `past` along `axis` from each batch entry's write
+    index (wrapping around in circular mode), as one gather: every cache position reads the update step it
+    receives, or keeps the past."""
+    past, update = ctx.x(0), ctx.x(1)
+    mode = ctx.attr("mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise ctx.error(f"attribute 'mode' must be linear or circular, got {mode!r}")
+    axis = ctx.attr("axis", -2) % past.ndim
+    if axis == 0:
+        raise ctx.error("axis 0 is the batch axis; the cache's sequence axis comes after it")
+    length, steps = past.shape[axis], update.shape[axis]
+    if not isinstance(length, int) or not isinstance(steps, int) or steps > length:
+        raise ctx.error(f"the update's {steps} steps must fit the cache's {length} (static sizes)")
+    batch = past.shape[0]
+    start = gc.cast(ctx.x(2), np.int64) if ctx.has(2) else gc.cast(gc.broadcast_to(gc.const(0), (batch,)), np.int64)
+    shape = [1] * past.ndim
+    shape[0] = batch
+    start = gc.reshape(start, tuple(shape))
+    shape = [1] * past.ndim
+    shape[axis] = length
+    step = gc.reshape(gc.iota((length,), 0), tuple(shape)) - start  # the update step each cache position receives
+    if mode == "circular":
+        step = gc.mod(step, length)
+    fresh = (step >= 0) & (step < steps)
+    source = gc.broadcast_to(gc.minimum(gc.maximum(step, 0), steps - 1), tuple(past.shape))
+    return gc.where(gc.broadcast_to(fresh, tuple(past.shape)), gc.take_along_axis(update, source, axis), past)
