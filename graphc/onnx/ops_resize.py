@@ -3,6 +3,8 @@ resized axis, a few gathers at static source indices weighted by static coeffici
 own definition), computed here from the static shapes."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from .. import dsl as gc
@@ -158,3 +160,95 @@ def resize(ctx):
     if outside is not None and outside.any():
         out = gc.where(gc.const(outside), gc.cast(gc.const(extrapolation), out.dtype), out)
     return gc.cast(gc.round(out), x.dtype) if out.dtype != x.dtype else out  # integers: interpolated, then rounded
+
+
+def _reflect(v, lo: float, hi: float):
+    """v folded back into [lo, hi] by reflecting at the near border until it lies inside (GridSample)."""
+    span = hi - lo
+    if span <= 0:
+        return gc.where(v == v, gc.const(np.float32(lo)), v)
+    below, above = v < lo, v > hi
+    dx = gc.where(below, lo - v, v - hi)
+    n = gc.floor(dx / span)
+    r = dx - n * span
+    even = gc.mod(n, 2.0) == 0
+    inside_from_below = gc.where(even, lo + r, hi - r)
+    inside_from_above = gc.where(even, hi - r, lo + r)
+    return gc.where(below, inside_from_below, gc.where(above, inside_from_above, v))
+
+
+@converts("GridSample")
+def grid_sample(ctx):
+    """x (N, C, *S) sampled at grid (N, *O, k) of normalised coordinates (last axis x, y(, z): reversed dims),
+    nearest, linear or cubic, with zeros, border or reflection padding: per spatial dim a few taps (index,
+    weight, inside?), every combination one gather of x flattened over S, weighted and summed (separable)."""
+    x, grid = ctx.x(0), ctx.x(1)
+    mode = ctx.attr("mode", "linear")
+    mode = {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)  # opset 16's names
+    padding = ctx.attr("padding_mode", "zeros")
+    align = bool(ctx.attr("align_corners", 0))
+    if mode not in ("nearest", "linear", "cubic") or padding not in ("zeros", "border", "reflection"):
+        raise ctx.unsupported(f"mode {mode!r} with padding_mode {padding!r}")
+    sizes = tuple(x.shape[2:])
+    k = len(sizes)
+    if grid.shape[-1] != k or grid.ndim != k + 2 or not all(isinstance(s, int) for s in sizes):
+        raise ctx.error(f"grid of shape {tuple(grid.shape)} does not sample x of shape {tuple(x.shape)} (static sizes)")
+    g = gc.cast(grid, np.float32)  # ONNX's reference computes the coordinates in float32
+    per_dim = []
+    for d, size in enumerate(sizes):
+        lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
+        u = g[..., k - 1 - d]
+        v = (u + 1) / 2 * (size - 1) if align else ((u + 1) * size - 1) / 2
+        if mode == "nearest":
+            v = gc.round(v)
+        if padding == "border":
+            v = gc.minimum(gc.maximum(v, 0.0), float(size - 1))
+        elif padding == "reflection":
+            v = _reflect(v, lo, hi)
+        if mode == "nearest":
+            taps = [(v, None)]
+        else:
+            base = gc.floor(v)
+            t = v - base
+            if mode == "linear":
+                taps = [(base, 1 - t), (base + 1, t)]
+            else:
+                a = -0.75
+                s = 1 - t
+                taps = [(base - 1, ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a),
+                        (base, ((a + 2) * t - (a + 3)) * t * t + 1),
+                        (base + 1, ((a + 2) * s - (a + 3)) * s * s + 1),
+                        (base + 2, ((a * (s + 1) - 5 * a) * (s + 1) + 8 * a) * (s + 1) - 4 * a)]
+        fetched = []
+        for index, weight in taps:
+            if padding == "zeros":
+                valid = (index >= 0) & (index <= size - 1)
+                index = gc.minimum(gc.maximum(index, 0.0), float(size - 1))
+            else:
+                valid = None
+                if padding == "reflection" and mode != "nearest":
+                    index = _reflect(index, lo, hi)
+                index = gc.minimum(gc.maximum(index, 0.0), float(size - 1))
+            fetched.append((gc.cast(index, np.int64), weight, valid))
+        per_dim.append(fetched)
+    n, c = x.shape[:2]
+    points = tuple(grid.shape[1:-1])
+    strides = [int(np.prod(sizes[d + 1:])) for d in range(k)]
+    table = gc.reshape(x, (n, c, int(np.prod(sizes))))
+    out = None
+    for combo in itertools.product(*per_dim):
+        flat, weight, valid = None, None, None
+        for d, (index, w, ok) in enumerate(combo):
+            flat = index * strides[d] if flat is None else flat + index * strides[d]
+            if w is not None:
+                weight = w if weight is None else weight * w
+            if ok is not None:
+                valid = ok if valid is None else valid & ok
+        flat = gc.broadcast_to(gc.reshape(flat, (n, 1, -1)), (n, c, int(np.prod(points))))
+        value = gc.reshape(gc.take_along_axis(table, flat, 2), (n, c, *points))
+        if valid is not None:
+            value = gc.where(gc.expand_dims(valid, 1), value, 0)
+        if weight is not None:
+            value = value * gc.cast(gc.expand_dims(weight, 1), x.dtype)
+        out = value if out is None else out + value
+    return out

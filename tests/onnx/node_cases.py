@@ -13,7 +13,8 @@ import graphc as gc
 
 FLOAT_TOL = dict(rtol=1e-4, atol=1e-5)
 # cases whose expected outputs are written with fewer digits than the tolerance asks for
-CASE_TOL = {"test_averagepool_2d_ceil_last_window_starts_on_pad": dict(rtol=1e-4, atol=1e-4)}  # 4 decimals
+CASE_TOL = {"test_averagepool_2d_ceil_last_window_starts_on_pad": dict(rtol=1e-4, atol=1e-4),  # 4 decimals
+            "test_gridsample_bicubic": dict(rtol=1e-4, atol=1e-4)}  # 4 decimals (we agree with float64 to 2e-7)
 
 
 def cases(folder: Path) -> list[dict]:
