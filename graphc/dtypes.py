@@ -82,12 +82,16 @@ def is_bool(d) -> bool:
 
 def promote(*dtypes) -> np.dtype:
     """The promoted dtype of tensor operands (strong types): the least dtype at or above all of them."""
-    out = None
-    for d in dtypes:
-        d = as_dtype(d)
-        out = d if out is None else _join(out, d)
-    if out is None:
+    given = [as_dtype(d) for d in dtypes]
+    if not given:
         raise DTypeError("promote() needs at least one dtype")
+    if uint64 in given and any(d.kind == "i" for d in given):  # whatever else is there: the join is associative
+        signed = next(d for d in given if d.kind == "i")
+        raise DTypeError(f"uint64 and {signed} have no common dtype that holds both exactly; cast one of them "
+                         f"first (x.astype('int64') or x.astype('float64'))")
+    out = given[0]
+    for d in given[1:]:
+        out = _join(out, d)
     return out
 
 

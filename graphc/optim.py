@@ -171,7 +171,9 @@ class Optimizer:
         """The state tensor `key` of parameter p (created on first use, shaped like p): `name/param path/key`."""
         k = (id(p), key)
         if k not in self._state:
-            self._state[k] = self._new_state(f"{p.variable.name}/{key}", np.full(p.value.shape, init, p.value.dtype))
+            # a float16 parameter keeps its state in float32 (Adam's v ~ g² underflows float16)
+            dtype = dtypes.compute_type(p.value.dtype)
+            self._state[k] = self._new_state(f"{p.variable.name}/{key}", np.full(p.value.shape, init, dtype))
         return self._state[k]
 
     def state(self) -> list[Param]:
@@ -211,7 +213,9 @@ class Optimizer:
         live = [p for p in self.params if p.variable.trainable]
         if not live:
             return []
-        grads = grad(loss, live)
+        # a float16 parameter's rule runs in float32 (gradient, state, eps) and its new value is rounded once
+        grads = [g if g.dtype == dtypes.compute_type(g.dtype) else dsl.cast(g, dtypes.compute_type(g.dtype))
+                 for g in grad(loss, live)]
         self.grad_norm = global_norm(grads)
         if self.clip_value is not None:
             grads = clip_by_value(grads, self.clip_value)
@@ -230,7 +234,7 @@ class Optimizer:
         lr = self.lr_tensor()
         for p, g in self.gradients(loss):
             new_p, slots = self.rule(p, g, lr, self.step)
-            out[p] = new_p
+            out[p] = new_p if new_p.dtype == p.dtype else dsl.cast(new_p, p.dtype)
             out.update(slots)
         out[self.step] = self.step + 1
         return out
@@ -331,8 +335,8 @@ class Adam(Optimizer):
         m_new = self.beta1 * m + (1 - self.beta1) * g
         v_new = self.beta2 * v + (1 - self.beta2) * dsl.square(g)
         n = _f64(t + 1)
-        bc1 = dsl.cast(1.0 - self.beta1 ** n, p.dtype)
-        bc2 = dsl.cast(1.0 - self.beta2 ** n, p.dtype)
+        bc1 = dsl.cast(1.0 - self.beta1 ** n, dtypes.compute_type(p.dtype))
+        bc2 = dsl.cast(1.0 - self.beta2 ** n, dtypes.compute_type(p.dtype))
         return (m_new / bc1) / (dsl.sqrt(v_new / bc2) + self.eps), {m: m_new, v: v_new}
 
     def rule(self, p, g, lr, t):

@@ -105,7 +105,12 @@ def bind_inputs(inputs: tuple[Node, ...], given: dict, cast: str = "safe") -> tu
             if not ok:
                 hint = " (pass cast='same_kind' to allow it)" if np.can_cast(arr.dtype, want, casting="same_kind") else ""
                 raise InputError(f"input {name!r}: expected dtype {want}, got {arr.dtype}; the cast is not allowed under cast={cast!r}{hint}")
-            arr = arr.astype(want)
+            if want.kind in "iu" and arr.dtype.kind in "iu" and arr.size and not np.can_cast(arr.dtype, want):
+                info = np.iinfo(want)  # a narrowing the policy allows may still not wrap a value silently
+                if arr.min() < info.min or arr.max() > info.max:
+                    raise InputError(f"input {name!r}: values in [{arr.min()}, {arr.max()}] do not fit {want}")
+            with np.errstate(over="ignore"):  # float64 beyond float16's range is inf, as a cast gives it
+                arr = arr.astype(want)
         arrays[node] = arr
     for name, node in by_name.items():  # compound dims (2*N) are checked once every symbol is bound
         for axis, d in enumerate(node.attrs["shape"]):

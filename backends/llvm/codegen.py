@@ -178,7 +178,10 @@ class _KernelEmitter:
         for ld in gathers:
             values[ld.name] = self.load(ld, index, indices)
             if np.dtype(ld.buffer.dtype).kind in "iu":
-                indices[ld.name] = Index(b, self.spell.cast(values[ld.name], ld.buffer.dtype, np.int64))
+                signed = self.spell.cast(values[ld.name], ld.buffer.dtype, np.int64)
+                if np.dtype(ld.buffer.dtype) == np.uint64:  # past 2^63 is out of any range, never a negative index
+                    signed = b.select(b.icmp_signed("<", signed, ir.Constant(I64, 0)), ir.Constant(I64, 2 ** 63 - 1), signed)
+                indices[ld.name] = Index(b, signed)
             for name, lo, hi, what in k.checks:
                 if name == ld.name:
                     self.check(indices[name].value, lo, hi, what)

@@ -136,7 +136,7 @@ class Spelling:
         # NumPy rounds a quotient that floor moved by more than a half back to the nearest integer
         floordiv = b.select(b.fcmp_ordered(">", b.fsub(div, floordiv), ir.Constant(t, 0.5)),
                             b.fadd(floordiv, ir.Constant(t, 1.0)), floordiv)
-        exact = b.select(b.fcmp_ordered("!=", div, zero), floordiv,
+        exact = b.select(b.fcmp_unordered("!=", div, zero), floordiv,  # NaN (inf // x, nan // x) stays NaN
                          self.intrinsic("llvm.copysign", t, [zero, b.fdiv(x, y)]))
         return b.select(b.fcmp_ordered("==", y, zero), b.fdiv(x, y), exact)
 

@@ -268,11 +268,17 @@ class ModulePrinter:
         if (raw is None or k.combine != "add" or g.axis != 0 or k.init != 0 or g.base.buffer.dtype.kind != "f"
                 or not g.base.is_whole or n * m > ONE_HOT_LIMIT):
             return None
-        hot, rows = self.fresh(), self.fresh()
+        hot, rows, table = self.fresh(), self.fresh(), self.fresh()
         dtype = g.base.buffer.dtype.name
-        return [f"{hot} = (np.mod({raw}, {n}).reshape(-1, 1) == np.arange({n})).astype(np.{dtype})",
-                f"{rows} = np.broadcast_to({value}, {tuple(k.domain)}).reshape({m}, -1)",
-                f"np.matmul({hot}.T, {rows}, out={self.view(g.base)}.reshape({n}, -1))"]
+        # an inf or NaN row would spread through the product (inf·0 is NaN): those calls scatter with np.add.at
+        return [f"{rows} = np.broadcast_to({value}, {tuple(k.domain)}).reshape({m}, -1)",
+                f"{table} = {self.view(g.base)}.reshape({n}, -1)",
+                f"if np.isfinite({rows}).all():",
+                f"    {hot} = (np.mod({raw}, {n}).reshape(-1, 1) == np.arange({n})).astype(np.{dtype})",
+                f"    np.matmul({hot}.T, {rows}, out={table})",
+                "else:",
+                f"    {table}[...] = 0",
+                f"    np.add.at({table}, np.mod({raw}, {n}).reshape(-1), {rows})"]
 
     def _flat_index_code(self, store: View, domain) -> str:
         terms = [f"{store.offset}"] + [f"{self.grid(domain, a)} * {s}" for a, s in enumerate(store.strides) if s and domain[a] > 1]

@@ -141,6 +141,10 @@ class _Writer:
         if op == "cast":
             return self.emit("Cast", args, hint, to=_onnx_type(attrs["dtype"], what))
         if op == "matmul":
+            if node.dtype.kind in "iu" and node.dtype.itemsize < 4:  # ONNX multiplies 32- and 64-bit integers only
+                wide = np.int32 if node.dtype.kind == "i" else np.uint32
+                args = [self.cast_to(a, i.dtype, wide, what) for a, i in zip(args, node.inputs)]
+                return self.cast_to(self.emit("MatMul", args, hint), wide, node.dtype, what)  # wraps, as graphc's does
             return self.emit("MatMul", args, hint)
         if op == "transpose":
             return self.emit("Transpose", args, hint, perm=list(attrs["perm"]))
@@ -172,10 +176,10 @@ class _Writer:
         if op in ("sum", "max", "min", "mean", "prod"):
             axes = list(attrs["axes"])
             keep = int(bool(attrs["keepdims"]))
-            if node.dtype == np.bool_:  # any / all: ONNX reduces no bools
+            if node.dtype in (np.bool_, np.int16, np.uint16):  # any / all, and 16-bit max/min: ONNX has none
                 reduced = self.emit(_REDUCE[op], [self.cast_to(args[0], x.dtype, np.int32, what)], hint, axes=axes,
                                     keepdims=keep)
-                return self.emit("Cast", [reduced], hint, to=_onnx_type(np.bool_, what))
+                return self.emit("Cast", [reduced], hint, to=_onnx_type(node.dtype, what))
             args = [self.cast_to(args[0], x.dtype, node.dtype, what)]  # graphc's result type (mean of ints is float)
             if op == "sum":
                 return self.emit("ReduceSum", [args[0], self.constant(np.array(axes, np.int64), "axes")], hint, keepdims=keep)

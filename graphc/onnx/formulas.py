@@ -27,6 +27,9 @@ class FormulaWriter:
         self.emit, self.constant, self.symbols, self.dtype, self.what = emit, constant, symbols, np.dtype(dtype), what
 
     def number(self, value) -> str:
+        if self.dtype.kind in "iu":  # wrapped into the type, as graphc's kernels take it (-1 in uint8 is 255)
+            bits, low = 8 * self.dtype.itemsize, int(np.iinfo(self.dtype).min)
+            value = (int(value) - low) % 2 ** bits + low
         return self.constant(np.asarray(value, self.dtype))
 
     def __call__(self, e) -> str:

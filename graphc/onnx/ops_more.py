@@ -55,7 +55,7 @@ def gather_elements(ctx):
     axis = axis_of(ctx, ctx.attr("axis", 0), data.ndim)
     strides = np.cumprod((data.shape[1:] + (1,))[::-1])[::-1]
     n = data.shape[axis]
-    idx = gc.cast(idx, np.int64)
+    idx = gc.cast(gc.check_range(idx, -n, n, f"{ctx.label}: indices"), np.int64)  # before flattening
     idx = gc.where(idx < 0, idx + n, idx)
     flat = None
     for a in range(data.ndim):
@@ -75,13 +75,12 @@ def gather_nd(ctx):
     batch, lead = tuple(data.shape[:b]), tuple(data.shape[b:b + k])
     # every (batch position, index tuple) becomes one row of data flattened to (batch × indexed dims, rest)
     strides = np.cumprod((batch + lead)[::-1])[::-1].tolist()[1:] + [1]
-    idx = gc.cast(idx, np.int64)
     flat = None
     for i in range(b):  # the batch position of each index tuple
         part = gc.iota(tuple(idx.shape[:-1]), i) * int(strides[i])
         flat = part if flat is None else flat + part
     for j in range(k):
-        part = idx[..., j]
+        part = gc.cast(gc.check_range(idx[..., j], -lead[j], lead[j], f"{ctx.label}: indices[..., {j}]"), np.int64)
         part = gc.where(part < 0, part + lead[j], part) * int(strides[b + j])
         flat = part if flat is None else flat + part
     table = gc.reshape(data, (int(np.prod(batch + lead)),) + tuple(data.shape[b + k:]))
@@ -296,7 +295,7 @@ def scatter_elements(ctx):
     axis = axis_of(ctx, ctx.attr("axis", 0), data.ndim)
     strides = np.cumprod((tuple(data.shape[1:]) + (1,))[::-1])[::-1]
     n = data.shape[axis]
-    idx = gc.cast(idx, np.int64)
+    idx = gc.cast(gc.check_range(idx, -n, n, f"{ctx.label}: indices"), np.int64)  # before flattening
     idx = gc.where(idx < 0, idx + n, idx)
     flat = None
     for a in range(data.ndim):
@@ -311,10 +310,9 @@ def scatter_nd(ctx):
     k = idx.shape[-1]
     lead = tuple(data.shape[:k])
     strides = np.cumprod((lead[1:] + (1,))[::-1])[::-1]
-    idx = gc.cast(idx, np.int64)
     flat = None
     for j in range(k):
-        part = idx[..., j]
+        part = gc.cast(gc.check_range(idx[..., j], -lead[j], lead[j], f"{ctx.label}: indices[..., {j}]"), np.int64)
         part = gc.where(part < 0, part + lead[j], part) * int(strides[j])
         flat = part if flat is None else flat + part
     return _scatter(ctx, data, flat, updates, int(np.prod(lead)))

@@ -159,9 +159,11 @@ def batch_norm(ctx):
         centered = x - gc.reshape(batch_mean, shape)
         batch_var = gc.mean(centered * centered, axes)
         y = centered * gc.reshape(scale, shape) * gc.rsqrt(gc.reshape(batch_var, shape) + eps) + gc.reshape(bias, shape)
+        y = y if y.dtype == x.dtype else gc.cast(y, x.dtype)  # float16 X with float32 statistics: Y is X's type
         return y, mean * momentum + batch_mean * (1 - momentum), var * momentum + batch_var * (1 - momentum)
     inv = gc.reshape(scale, shape) * gc.rsqrt(gc.reshape(var, shape) + eps)
-    return (x - gc.reshape(mean, shape)) * inv + gc.reshape(bias, shape)
+    y = (x - gc.reshape(mean, shape)) * inv + gc.reshape(bias, shape)
+    return y if y.dtype == x.dtype else gc.cast(y, x.dtype)
 
 
 @converts("InstanceNormalization")

@@ -52,6 +52,10 @@ class Elementwise(Op):
         self.differentiable, self.attr_names = differentiable, tuple(attrs)
         self._cache: dict = {}
 
+    @property
+    def computes(self) -> bool:
+        return self.result != INTEGER  # bit operations take integers only: float16 is refused as itself
+
     def same_definition(self, other: "Elementwise") -> bool:
         """True when `other` declares the same op: formula, arity, result rule, attributes, stated derivative."""
         try:
@@ -111,10 +115,14 @@ class Elementwise(Op):
     def reference(self, *arrays, **attrs):
         if self.result == FLOAT:  # int operands of a float-valued op are computed in the default float
             arrays = [a.astype(dtypes.DEFAULT_FLOAT) if a.dtype.kind in "biu" else a for a in arrays]
-        if self.numpy_fn is not None:
-            return self.numpy_fn(*arrays, **attrs)
         in_dtypes = [a.dtype for a in arrays]
         out = _result_dtype(self.result, in_dtypes, self.name)
+        if self.numpy_fn is not None:
+            # in the type graphc computes in (NumPy would take int32 with float32 to float64)
+            compute = self.compute_dtype(in_dtypes, out)
+            if compute != dtypes.bool_:
+                arrays = [a if a.dtype == compute else a.astype(compute) for a in arrays]
+            return self.numpy_fn(*arrays, **attrs)
         return scalar_ops.evaluate_formula(self.formula(**attrs), scalar.arg_symbols(self.arity), arrays,
                                            self.compute_dtype(in_dtypes, out), out)
 

@@ -24,6 +24,9 @@ class Iota(Op):
         attrs["dtype"] = dtypes.as_dtype(attrs.get("dtype", dtypes.int64))
         if dtypes.is_bool(attrs["dtype"]):
             raise DTypeError("dtype must be an integer or float type (indices count past 1), got bool")
+        n = attrs["shape"][attrs["axis"]] if attrs["shape"] else 1
+        if dtypes.is_int(attrs["dtype"]) and (not isinstance(n, int) or n - 1 > np.iinfo(attrs["dtype"]).max):
+            raise DTypeError(f"{attrs['dtype']} cannot count to {n} (indices would wrap); use int64")
         return attrs
 
     def shape(self, *, shape, axis, dtype):
@@ -94,6 +97,8 @@ class TakeAdjoint(Op):
 
     def reference(self, g, idx, *, axis, size):
         out_shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
+        if idx.size and (idx.min() < -size or idx.max() >= size):
+            raise IndexRangeError(f"indices must be in [{-size}, {size}), got values from {idx.min()} to {idx.max()}")
         out = np.zeros(out_shape, g.dtype)
         moved = np.moveaxis(out, axis, 0)
         gm = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:])
@@ -182,7 +187,7 @@ def _np_one_hot(idx, depth, dtype=np.float32):
 def one_hot(indices, depth: int, dtype=dtypes.DEFAULT_FLOAT, name=None):
     """One-hot encoding along a new last axis: `indices` (ints) -> (..., depth)."""
     idx = indices if isinstance(indices, Node) else as_node(np.asarray(indices, dtype=np.int64))
-    hot = eq(expand_dims(idx, -1), iota((depth,), 0, idx.dtype))
+    hot = eq(expand_dims(idx, -1), iota((depth,), 0))  # compared in the promoted type: no depth wraps
     return cast(hot, dtype, name=name)
 
 

@@ -160,6 +160,12 @@ class Const(Op):
         if arr.dtype.kind not in "biuf":
             raise DTypeError(f"cannot make a constant from a value of dtype {arr.dtype}")
         if arr.dtype != dtype:
+            dtype = np.dtype(dtype)
+            if dtype.kind in "iu" and arr.dtype.kind in "iuf" and arr.size:
+                info = np.iinfo(dtype)
+                if not (np.all(np.isfinite(arr)) and arr.min() >= info.min and arr.max() <= info.max):
+                    raise DTypeError(f"constant values in [{arr.min()}, {arr.max()}] do not fit {dtype} "
+                                     f"([{info.min}, {info.max}]); the cast would wrap")
             arr = arr.astype(dtype)
         return make_node(self, (), {"value": ConstValue(arr)})
 

@@ -140,12 +140,12 @@ class _Pow(Elementwise):
         return attrs
 
     def reference(self, a, b, **attrs):
-        if a.dtype.kind in "iu" and b.dtype.kind in "iu" and (np.asarray(b) < 0).any():
+        if a.dtype.kind in "biu" and b.dtype.kind in "biu" and (np.asarray(b) < 0).any():
             raise IndexRangeError(f"pow: {_NEGATIVE_EXPONENT} must be in [0, {_MAX_EXPONENT}), got {int(np.min(b))}")
         return super().reference(a, b, **attrs)
 
     def lower(self, ctx, a, b, **attrs):
-        if a.buffer.dtype.kind in "iu" and b.buffer.dtype.kind in "iu":  # a runtime exponent is checked first
+        if a.buffer.dtype.kind in "biu" and b.buffer.dtype.kind in "biu":  # a runtime exponent is checked first
             checked = ctx.buffer(b.shape, b.buffer.dtype)
             loads = [ctx.load("a0", b)]
             ctx.loop(b.shape, loads, ctx.body(loads, lambda bld, ops: ops[0], b.buffer.dtype), checked,

@@ -9,7 +9,7 @@ import sympy
 
 from .. import dtypes, shapes
 from ..scalar_ops import INDEX
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from ..ir import Node
 from .registry import REGISTRY, Op, as_node, composite, register
 
@@ -201,7 +201,16 @@ class Pad(Op):
         if len(pads) != x.ndim or any(a < 0 or b < 0 for a, b in pads):
             raise ShapeError(f"pad of {_fmt(x.shape)} needs {x.ndim} non-negative (before, after) pairs, got {pads}")
         attrs["pads"] = pads
-        attrs["value"] = float(attrs.get("value", 0.0))
+        value = attrs.get("value", 0.0)
+        if isinstance(value, (bool, np.bool_)) or x.dtype.kind == "b":
+            attrs["value"] = float(value) if x.dtype.kind != "b" else float(bool(value))
+        elif x.dtype.kind in "iu":  # exactly, and only a value the integer type holds (no silent wrap)
+            info = np.iinfo(x.dtype)
+            if not float(value).is_integer() or not info.min <= int(value) <= info.max:
+                raise DTypeError(f"pad value {value!r} is not a {x.dtype} (in [{info.min}, {info.max}])")
+            attrs["value"] = int(value)
+        else:
+            attrs["value"] = float(value)
         return attrs
 
     def shape(self, x, *, pads, value):

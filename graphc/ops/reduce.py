@@ -14,6 +14,16 @@ from .movement import broadcast_to, expand_dims, reshape, swapaxes
 from .registry import Op, as_node, composite, register, scope
 
 
+def _accumulator(dtype):
+    """The dtype sums and products of `dtype` are returned in (NumPy's rule): bool and signed integers narrower
+    than 64 bits in int64, unsigned ones in uint64, so that a sum of uint8 pixels does not wrap at 256."""
+    if dtype == dtypes.bool_ or (dtype.kind == "i" and dtype.itemsize < 8):
+        return dtypes.int64
+    if dtype.kind == "u" and dtype.itemsize < 8:
+        return dtypes.uint64
+    return dtype
+
+
 class Reduce(Op):
     """A reduction over `axes` (sorted, normalised); `keepdims` keeps them as size 1."""
 
@@ -53,7 +63,7 @@ class Sum(Reduce):
     name, numpy_fn = "sum", np.sum
 
     def dtype(self, x, **attrs):
-        return dtypes.int64 if x.dtype in (dtypes.bool_, dtypes.int32) else x.dtype
+        return _accumulator(x.dtype)
 
     def vjp(self, g, y, x, *, axes, keepdims):
         return [broadcast_to(self._kept(g, x, axes, keepdims), x.shape)]
@@ -114,6 +124,9 @@ class Min(MaxMin):
 
 class Prod(Reduce):
     name, numpy_fn, combine = "prod", np.prod, "mul"
+
+    def dtype(self, x, **attrs):
+        return _accumulator(x.dtype)
 
     def vjp(self, g, y, x, *, axes, keepdims):
         # d prod / d x_i = product of the others, computed without dividing by zero:

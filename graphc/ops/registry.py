@@ -191,9 +191,13 @@ def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> N
         partner = dtypes.promote(*strong) if strong else None
     except DTypeError as e:
         raise DTypeError(f"{label}: {e}") from None
-    inputs = [_to_node(a, partner if i in positions else None) for i, a in enumerate(args)]
-    if op.computes and any(inputs[i].dtype in dtypes.COMPUTE_TYPE for i in positions if i < len(inputs)):
-        return _computed_wide(op, inputs, positions, attrs, name)
+    wide = op.computes and partner in dtypes.COMPUTE_TYPE
+    # a Python number meeting float16 in arithmetic is taken at the compute type's precision (Adam's eps=1e-8
+    # would round to 0 in float16); the result is still float16, the operands' strong type
+    weak_partner = dtypes.compute_type(partner) if wide else partner
+    inputs = [_to_node(a, weak_partner if i in positions else None) for i, a in enumerate(args)]
+    if wide:
+        return _computed_wide(op, inputs, positions, attrs, name, partner)
     try:
         attrs = op.normalize(inputs, dict(attrs))
         frozen = Attrs(attrs)
@@ -208,13 +212,12 @@ def make_node(op: Op, args: Sequence, attrs: dict, name: str | None = None) -> N
     return _interned(op, inputs, frozen, shape, dtype, name, where)
 
 
-def _computed_wide(op: Op, inputs: list, positions, attrs: dict, name) -> Node:
+def _computed_wide(op: Op, inputs: list, positions, attrs: dict, name, stored) -> Node:
     """`op` over storage-only operands (float16): the operands widened to their compute type (float32),
     the op made there, and its result rounded back to the storage type where the operands' promotion
     gives it (a comparison's bool, an argmax's index stay what they are). One rounding per op, as
     NumPy's float16 arithmetic and PyTorch's CPU half ops do."""
     cast = REGISTRY["cast"]  # by name: graphc.ops.math builds on this module
-    stored = dtypes.promote(*(inputs[i].dtype for i in positions if i < len(inputs)))
     wide = [cast(x, dtype=dtypes.compute_type(x.dtype)) if i in positions and x.dtype in dtypes.COMPUTE_TYPE else x
             for i, x in enumerate(inputs)]
     y = make_node(op, wide, attrs)

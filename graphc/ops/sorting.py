@@ -13,7 +13,7 @@ import numpy as np
 from .. import dtypes
 from ..errors import ArgumentError, ShapeError
 from ..ir import Node
-from .indexing import iota, take
+from .indexing import check_range, iota, take
 from .math import add, cast, eq, logical_and, logical_not, logical_or, lt, mul, ne, where
 from .movement import expand_dims, reshape, swapaxes
 from .reduce import sum
@@ -87,8 +87,8 @@ def take_along_axis(x, indices, axis: int = -1, name=None):
         n, k = xm.shape[-1], im.shape[-1]
         if not isinstance(n, int):
             raise ShapeError(f"take_along_axis: needs a static length along axis {axis}, got {n}")
-        im = cast(im, dtypes.int64)
-        im = where(lt(im, 0), add(im, n), im)
+        im = cast(check_range(im, -n, n, f"take_along_axis indices along axis {axis}"), dtypes.int64)
+        im = where(lt(im, 0), add(im, n), im)  # checked first: a flat index must not reach a neighbouring row
         rows = reshape(xm, (-1, n))
         flat = add(mul(iota((rows.shape[0], k), 0), n), reshape(im, (-1, k)))  # row r's element j: r·n + j
         picked = take(reshape(rows, (-1,)), flat, axis=0)

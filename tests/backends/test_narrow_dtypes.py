@@ -279,3 +279,96 @@ def test_random_float16_graphs_agree(backend, graph, seed):
         assert g.dtype == w.dtype == np.float16
         # one float16 ulp where a float32 transcendental or a sum's order differs, carried through the chain
         np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=4e-3, atol=4e-3 * max(1.0, scale))
+
+
+# -- regressions found by review: each a silent wrong answer or a raw error before ---------------------------
+ALL = ["reference", *CODEGEN_BACKENDS]
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_one_hot_of_narrow_indices_counts_past_their_range(backend):
+    i = gc.input("i", (2,), dtype="uint8")
+    got = gc.compile([gc.one_hot(i, 300)], backend=backend)(i=np.array([5, 255], np.uint8))[0]
+    assert got.sum() == 2 and got[0, 5] == 1 and got[1, 255] == 1
+    with pytest.raises(gc.DTypeError, match="cannot count to 300"):
+        gc.iota((300,), 0, dtype="int8")
+
+
+@pytest.mark.parametrize("opt", [gc.optim.Adam, gc.optim.AdamW, gc.optim.RMSProp, gc.optim.AdaGrad])
+def test_float16_parameters_keep_float32_optimiser_state(opt):
+    w = gc.param("w16opt", np.array([0.5, 0.0], np.float16))
+    xi = gc.input("xi", (2,), dtype="float16")
+    loss = gc.sum(w * xi)
+    optimizer = opt([w], lr=0.01)
+    step = gc.compile(loss, updates=optimizer.updates(loss))
+    for _ in range(3):
+        step(xi=np.array([1.0, 0.0], np.float16))  # a zero gradient: eps must not round to 0 in float16
+    assert w.value.dtype == np.float16 and np.isfinite(w.value).all() and w.value[1] == 0
+    assert all(s.value.dtype != np.float16 for s in optimizer.state())
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_indices_out_of_range_are_refused_not_wrapped(backend):
+    x = gc.input("x", (2, 3))
+    big = gc.input("big", (1,), dtype="uint64")
+    j = gc.input("j", (2, 1), dtype="int64")
+    for out, feeds in [(gc.take(gc.reshape(x, (-1,)), big, axis=0), dict(big=np.array([2 ** 64 - 1], np.uint64))),
+                       (gc.take_along_axis(gc.reshape(x, (-1,)), big, 0), dict(big=np.array([2 ** 64 - 1], np.uint64))),
+                       (gc.take_along_axis(x, j, 1), dict(j=np.array([[3], [0]])))]:  # not x[1, 0]
+        with pytest.raises(gc.IndexRangeError):
+            gc.compile([out], backend=backend)(x=np.zeros((2, 3), np.float32), **feeds)
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_scatter_add_of_an_infinite_value_stays_where_it_lands(backend):
+    x, j, c = gc.input("x", (5,)), gc.input("j", (4,), dtype="int64"), gc.input("c", (4,))
+    g = gc.vjp([gc.take(x, j, axis=0)], [x], [c])[0]
+    got = gc.compile([g], backend=backend)(j=np.array([1, 3, 1, 0]), c=np.array([1, np.inf, 1, 1], np.float32))[0]
+    np.testing.assert_array_equal(got, [1, 2, 0, np.inf, 0])
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_sums_of_narrow_integers_do_not_wrap(backend):
+    u, i = gc.input("u", (3,), dtype="uint8"), gc.input("i", (3,), dtype="int8")
+    outs = [gc.sum(u), gc.cumsum(u), gc.prod(i), gc.sum(i)]
+    got = gc.compile(outs, backend=backend)(u=np.full(3, 200, np.uint8), i=np.full(3, -100, np.int8))
+    assert [g.dtype for g in got] == [np.uint64, np.uint64, np.int64, np.int64]
+    assert got[0] == 600 and list(got[1]) == [200, 400, 600] and got[2] == -1000000 and got[3] == -300
+
+
+def test_values_that_do_not_fit_an_integer_type_are_refused():
+    k = gc.input("k", (2,), dtype="int8")
+    with pytest.raises(gc.DTypeError, match="pad value 300"):
+        gc.pad(k, ((1, 0),), value=300)
+    with pytest.raises(gc.DTypeError, match="do not fit int8"):
+        gc.const(np.array([300]), dtype="int8")
+    fn = gc.compile(k + 1, backend="numpy", cast="same_kind")
+    with pytest.raises(gc.InputError, match="do not fit int8"):
+        fn(k=np.array([300, 1], np.int64))
+    with pytest.raises(gc.DTypeError, match="float16"):
+        gc.input("h", (2,), dtype="float16") << 1  # named as given, not as the float32 it would compute in
+
+
+def test_promotion_does_not_depend_on_the_order_of_operands():
+    import itertools
+
+    def outcome(*ds):
+        try:
+            return str(gc.dtypes.promote(*ds))
+        except gc.DTypeError:
+            return "refused"
+
+    for triple in itertools.combinations_with_replacement(gc.dtypes.SUPPORTED, 3):
+        assert len({outcome(*p) for p in itertools.permutations(triple)}) == 1, triple
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_mixed_and_special_arithmetic_agrees_everywhere(backend):
+    i, f = gc.input("i", (1,), gc.int32), gc.input("f", (3,))
+    b, e = gc.input("b", (2,), gc.bool_), gc.input("e", (2,), gc.int64)
+    got = gc.compile([gc.mod(i, f), gc.floor_divide(f, f * 0 + 0.5)], backend=backend)(
+        i=np.array([1000000007], np.int32), f=np.array([10.0, np.nan, np.inf], np.float32))
+    np.testing.assert_array_equal(got[0][:1], [np.float32(1000000007) % np.float32(10)])  # in float32, not float64
+    np.testing.assert_array_equal(got[1], [20.0, np.nan, np.nan])
+    with pytest.raises(gc.IndexRangeError):
+        gc.compile(b ** e, backend=backend)(b=np.array([True, False]), e=np.array([-1, 2]))

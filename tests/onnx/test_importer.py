@@ -273,3 +273,38 @@ def test_dynamic_quantize_linear_matches_onnx_reference_including_an_all_zero_in
             for g, w in zip(gc.onnx.load(model).compile(backend=backend)(x=data), want):
                 assert g.dtype == w.dtype
                 np.testing.assert_array_equal(g, w)
+
+
+def _single_node_model(node, inputs, outputs, opset=18, initializers=()):
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                              [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs], initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_index_ops_refuse_an_index_out_of_range_on_its_own_axis():
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    cases = [
+        (helper.make_node("ScatterElements", ["x", "i", "u"], ["y"], axis=1),
+         dict(x=data, i=np.array([[3], [0]], np.int64), u=np.full((2, 1), 9, np.float32))),
+        (helper.make_node("GatherElements", ["x", "i"], ["y"], axis=1), dict(x=data, i=np.array([[3], [0]], np.int64))),
+        (helper.make_node("GatherND", ["x", "i"], ["y"]), dict(x=data, i=np.array([[0, 3]], np.int64))),
+        (helper.make_node("ScatterND", ["x", "i", "u"], ["y"]),
+         dict(x=data, i=np.array([[0, 3]], np.int64), u=np.array([9], np.float32))),
+    ]
+    for node, feeds in cases:
+        types = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64}
+        model = _single_node_model(node, [(k, types[v.dtype], list(v.shape)) for k, v in feeds.items()], [("y", TensorProto.FLOAT, None)])
+        for backend in ("reference", "numpy"):
+            with pytest.raises(gc.IndexRangeError):
+                gc.onnx.load(model).compile(backend=backend)(**feeds)
+
+
+def test_batch_norm_of_float16_with_float32_statistics_gives_float16():
+    x = RNG.normal(size=(2, 3, 4)).astype(np.float16)
+    stats = [numpy_helper.from_array(v.astype(np.float32), n) for n, v in
+             (("s", np.ones(3)), ("b", np.zeros(3)), ("m", np.full(3, 0.1)), ("v", np.ones(3)))]
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"])
+    model = _single_node_model(node, [("x", TensorProto.FLOAT16, [2, 3, 4])], [("y", TensorProto.FLOAT16, [2, 3, 4])], 15, stats)
+    y = gc.onnx.load(model).compile(backend="reference")(x=x)[0]
+    assert y.dtype == np.float16
+    np.testing.assert_allclose(y.astype(np.float32), (x.astype(np.float32) - 0.1) / np.sqrt(1 + 1e-5), rtol=2e-3, atol=2e-3)
