@@ -258,15 +258,15 @@ class ModulePrinter:
             name = f"v_{ld.name}"
             lines.append(f"{indent}const {c_type(ld.buffer.dtype)} {name} = {self.load(ld, index, indices)};")
             values[ld.name] = name
-            signed = f"((long long){name})"
+            signed, checked = f"((long long){name})", name
             if np.dtype(ld.buffer.dtype) == np.uint64:  # past 2^63 is out of any range, never a negative index
-                signed = f"((long long)({name} > 9223372036854775807ULL ? 9223372036854775807ULL : {name}))"
+                signed = checked = f"((long long)({name} > 9223372036854775807ULL ? 9223372036854775807ULL : {name}))"
             if np.dtype(ld.buffer.dtype).kind in "iu":
                 indices[ld.name] = CIndex(signed)
             for load_name, lo, hi, what in k.checks:
                 if load_name == ld.name:
                     self.checks.append((i, what, int(lo), int(hi)))
-                    lines.append(f"{indent}if ({signed} < {lo}LL || {signed} >= {hi}LL) {{ atomicCAS(gc_status, 0, "
+                    lines.append(f"{indent}if ({checked} < {lo}LL || {checked} >= {hi}LL) {{ atomicCAS(gc_status, 0, "
                                  f"{len(self.checks)}); return; }}")
         value = self.body(k.body, values, index, lines, indent)
         store = k.store
