@@ -180,3 +180,58 @@ def tensor_scatter(ctx):
     fresh = (step >= 0) & (step < steps)
     source = gc.broadcast_to(gc.minimum(gc.maximum(step, 0), steps - 1), tuple(past.shape))
     return gc.where(gc.broadcast_to(fresh, tuple(past.shape)), gc.take_along_axis(update, source, axis), past)
+
+
+@converts("LinearAttention")
+def linear_attention(ctx):
+    """Linear attention with a (d_k × d_v) state per key/value head, unrolled over the static sequence in float32:
+    per step the state decays by exp(decay) (gated rules), takes the delta-rule correction beta·(v − Sᵀk) (delta
+    rules), adds k vᵀ, and each query head reads scale · qᵀS; (output, present_state)."""
+    q, k, v = ctx.x(0), ctx.x(1), ctx.x(2)
+    rule = ctx.attr("update_rule", "gated_delta")
+    ctx.attr("chunk_size", 0)  # a tuning hint: no effect on the values
+    hq, hkv = ctx.attr("q_num_heads"), ctx.attr("kv_num_heads")
+    scale = ctx.attr("scale", 0.0)
+    if rule not in ("linear", "gated", "delta", "gated_delta"):
+        raise ctx.error(f"attribute 'update_rule' must be linear, gated, delta or gated_delta, got {rule!r}")
+    gated, delta = rule in ("gated", "gated_delta"), rule in ("delta", "gated_delta")
+    if gated != ctx.has(4) or delta != ctx.has(5):
+        raise ctx.error(f"update rule {rule!r} {'needs' if gated else 'forbids'} decay and {'needs' if delta else 'forbids'} beta")
+    if hq <= 0 or hkv <= 0 or hq % hkv or any(t.ndim != 3 for t in (q, k, v)):
+        raise ctx.error("query, key, value must be (B, T, H·D) with q_num_heads a multiple of kv_num_heads")
+    b, steps = q.shape[0], q.shape[1]
+    if not isinstance(steps, int):
+        raise ctx.error("needs a static sequence length")
+    f32 = np.float32
+    q4, k4, v4 = (gc.cast(_heads(t, h), f32) for t, h in ((q, hq), (k, hkv), (v, hkv)))
+    dk, dv, group = q4.shape[3], v4.shape[3], hq // hkv
+    if gated:
+        decay = gc.cast(ctx.x(4), f32)
+        last = decay.shape[-1]
+        if last == hkv:
+            decay = gc.transpose(gc.reshape(decay, (b, steps, hkv, 1)), (0, 2, 1, 3))
+        elif last == hkv * dk:
+            decay = _heads(decay, hkv)
+        else:
+            raise ctx.error(f"decay's last dim {last} must be kv_num_heads or kv_num_heads·d_k")
+    if delta:
+        beta = gc.cast(ctx.x(5), f32)
+        beta = gc.transpose(gc.reshape(beta, (b, steps, beta.shape[-1], 1)), (0, 2, 1, 3))
+    state_dtype = ctx.x(3).dtype if ctx.has(3) else q.dtype
+    state = gc.cast(ctx.x(3), f32) if ctx.has(3) else gc.broadcast_to(gc.const(f32(0)), (b, hkv, dk, dv))
+    factor = float(scale) if scale else 1.0 / float(np.sqrt(dk))
+    outputs = []
+    for i in range(steps):
+        k_t, v_t, q_t = k4[:, :, i, :], v4[:, :, i, :], q4[:, :, i, :]
+        if gated:
+            state = state * gc.expand_dims(gc.exp(decay[:, :, i, :]), -1)
+        if delta:
+            retrieved = gc.sum(state * gc.expand_dims(k_t, -1), axis=2)
+            v_t = beta[:, :, i, :] * (v_t - retrieved)
+        state = state + gc.expand_dims(k_t, -1) * gc.expand_dims(v_t, -2)
+        read = state if group == 1 else gc.reshape(
+            gc.broadcast_to(gc.expand_dims(state, 2), (b, hkv, group, dk, dv)), (b, hq, dk, dv))
+        outputs.append(gc.sum(gc.expand_dims(q_t, -1) * read, axis=2) * factor)
+    out = gc.stack(outputs, axis=2)  # (B, Hq, T, dv)
+    out = gc.reshape(gc.transpose(out, (0, 2, 1, 3)), (b, steps, hq * dv))
+    return gc.cast(out, q.dtype), gc.cast(state, state_dtype)

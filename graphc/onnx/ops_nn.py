@@ -206,3 +206,26 @@ def softmax(ctx):
         return gc.log_softmax(x, axis=axis)
     first = gc.argmax(x, axis, keepdims=True)
     return gc.cast(gc.eq(gc.iota(tuple(x.shape), axis, first.dtype), first), x.dtype)
+
+
+@converts("CausalConvWithState")
+def causal_conv_with_state(ctx):
+    """A depthwise causal 1-D convolution that carries its last k-1 inputs: (output, present_state), the past
+    state (zeros without one) prepended to the input; optional SiLU."""
+    x, w = ctx.x(0), ctx.x(1)
+    activation = ctx.attr("activation", "none")
+    if activation not in ("none", "silu", "swish"):
+        raise ctx.error(f"attribute 'activation' must be none, silu or swish, got {activation!r}")
+    if x.ndim != 3 or w.ndim != 3:
+        raise ctx.error(f"input (N, C, L) and weight (C, 1, k) must be 3-D, got {tuple(x.shape)} and {tuple(w.shape)}")
+    n, channels, k = x.shape[0], x.shape[1], w.shape[2]
+    if ctx.has(3):
+        past = ctx.x(3)
+    else:
+        past = gc.broadcast_to(gc.cast(gc.const(0), x.dtype), (n, channels, k - 1))
+    padded = gc.concat([past, x], axis=2)
+    y = gc.conv(padded, w, ctx.x(2) if ctx.has(2) else None, groups=channels)
+    if activation != "none":  # SiLU in float32 at least, rounded once (ONNX's definition for float16)
+        wide = gc.cast(y, np.promote_types(y.dtype, np.float32))
+        y = gc.cast(wide * gc.sigmoid(wide), y.dtype)
+    return y, padded[:, :, padded.shape[2] - (k - 1):]
