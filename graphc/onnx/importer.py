@@ -18,7 +18,7 @@ from ..tensor import Tensor
 from .convert import CONVERTERS, NodeContext, Static
 from .reader import read_model, require_onnx
 from .types import onnx_dtype
-from . import ops_attention, ops_layout, ops_math, ops_more, ops_nn, ops_quant, ops_recurrent, ops_resize, ops_tensor, symbolic  # noqa: F401 - the ops_* modules register the converters
+from . import ops_attention, ops_layout, ops_math, ops_more, ops_nn, ops_quant, ops_recurrent, ops_resize, ops_signal, ops_tensor, symbolic  # noqa: F401 - the ops_* modules register the converters
 
 OPSETS = (13, None)  # the oldest default-domain opset imported; None: the newest the installed onnx knows
 class OnnxModel:
