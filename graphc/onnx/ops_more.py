@@ -270,8 +270,8 @@ def _scatter(ctx, data, flat, updates, rows: int):
     """data with `updates` scattered at the flat row indices `flat` of data viewed as (rows, rest): replaced
     (reduction none) or added (add); repeated indices add up (ONNX leaves them undefined without a reduction)."""
     reduction = ctx.attr("reduction", "none")
-    if reduction not in ("none", "add"):
-        raise ctx.unsupported(f"reduction {reduction!r} (graphc scatters with none or add)")
+    if reduction not in ("none", "add", "mul", "max", "min"):
+        raise ctx.error(f"attribute 'reduction' must be none, add, mul, max or min, got {reduction!r}")
     if not all(isinstance(d, int) for d in data.shape):
         raise ctx.error("needs the data's static shape")
     rest = tuple(data.shape)[len(tuple(data.shape)) - (updates.ndim - flat.ndim):] if updates.ndim > flat.ndim else ()
@@ -279,6 +279,10 @@ def _scatter(ctx, data, flat, updates, rows: int):
     values = gc.reshape(updates, (-1,) + rest)
     scatter_add = gc.REGISTRY["take_adjoint"]
     table = gc.reshape(data, (rows,) + rest)
+    if reduction in ("mul", "max", "min"):  # into the combine's identity, then combined with the data
+        scattered = gc.scatter_reduce(gc.cast(values, data.dtype), flat, rows, axis=0, reduce=reduction)
+        combine = {"mul": gc.mul, "max": gc.maximum, "min": gc.minimum}[reduction]
+        return gc.reshape(combine(table, scattered), tuple(data.shape))
     added = scatter_add(gc.cast(values, data.dtype), flat, axis=0, size=rows)
     if reduction == "add":
         out = table + added

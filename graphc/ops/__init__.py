@@ -8,7 +8,7 @@ from .math import (abs, acos, acosh, add, asin, asinh, atan, atanh, bitwise_and,
                    left_shift, log1p, log_ as log, logical_and, logical_not, logical_or, lt, maximum, minimum, mod, mul,
                    ne, neg, pow, reciprocal, relu, right_shift, round_ as round, rsqrt, sigmoid, sign, sin, softplus,
                    sqrt_ as sqrt, square, step, stop_gradient, sub, tan, tanh, where)
-from .indexing import check_range, gather, getitem, iota, one_hot, take
+from .indexing import check_range, gather, getitem, iota, one_hot, scatter_reduce, take
 from .movement import (broadcast_to, concat, concatenate, expand_dims, flip, pad, permute, reshape, slice_axis, split,
                        squeeze, stack, sum_to_shape, swapaxes, transpose)
 from .nn import (avg_pool1d, avg_pool2d, conv, conv1d, conv2d, log_softmax, max_pool1d, max_pool2d, softmax, unfold)

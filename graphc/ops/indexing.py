@@ -5,8 +5,8 @@ import operator
 
 import numpy as np
 
-from .. import dtypes, shapes
-from ..errors import DTypeError, IndexRangeError, ShapeError
+from .. import dtypes, scalar_ops, shapes
+from ..errors import ArgumentError, DTypeError, IndexRangeError, ShapeError
 from ..ir import Node
 from .math import cast, eq
 from .movement import SLICE, _fmt, _slice_len, expand_dims, reshape, slice_bounds
@@ -121,6 +121,44 @@ class TakeAdjoint(Op):
         return f"{out} gathered at the indices {inputs[1]}" if index == 0 else "none (indices)"
 
 
+class ScatterReduce(TakeAdjoint):
+    """Rows of `values` combined (mul, max or min) into a tensor filled with the combine's identity, at the
+    given indices along `axis`: repeated indices combine (np.multiply.at / np.maximum.at / np.minimum.at)."""
+
+    name, differentiable = "scatter_reduce", False
+
+    def normalize(self, inputs, attrs):
+        if attrs.get("combine") not in ("mul", "max", "min"):
+            raise ArgumentError(f"reduce must be 'add', 'mul', 'max' or 'min', got {attrs.get('combine')!r}")
+        return attrs
+
+    def shape(self, g, idx, *, axis, size, combine):
+        return super().shape(g, idx, axis=axis, size=size)
+
+    def dtype(self, g, idx, **attrs):
+        return g.dtype
+
+    def reference(self, g, idx, *, axis, size, combine):
+        if idx.size and (idx.min() < -size or idx.max() >= size):
+            raise IndexRangeError(f"indices must be in [{-size}, {size}), got values from {idx.min()} to {idx.max()}")
+        out = np.full(g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:],
+                      scalar_ops.combine_identity(combine, g.dtype), g.dtype)
+        moved = np.moveaxis(out, axis, 0)
+        gm = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:])
+        ufunc = {"mul": np.multiply, "max": np.maximum, "min": np.minimum}[combine]
+        ufunc.at(moved, idx.reshape(-1) % size, np.moveaxis(gm, axis, 0))
+        return out
+
+    def lower(self, ctx, g, idx, *, axis, size, combine):
+        out = ctx.out()
+        r = len(idx.shape)
+        loads = [ctx.load("ix", _spread(ctx, idx, axis, g.shape)), ctx.load("g", g)]
+        ctx.loop(g.shape, loads, ctx.body(loads[1:], lambda b, ops: ops[0], out.buffer.dtype),
+                 ctx.gather(out, axis, "ix", r, g.shape), reduce=tuple(range(axis, axis + r)), combine=combine,
+                 checks=(("ix", -size, size, "indices"),))
+        return out
+
+
 class CheckRange(Op):
     """The integer input itself, once its values are checked to lie in [lo, hi) when the call runs (class labels,
     say); `what` names them in the error."""
@@ -160,6 +198,17 @@ def _spread(ctx, idx, axis, domain):
 
 
 IOTA, TAKE, TAKE_ADJOINT, CHECK_RANGE = register(Iota), register(Take), register(TakeAdjoint), register(CheckRange)
+SCATTER_REDUCE = register(ScatterReduce)
+
+
+def scatter_reduce(values, indices, size: int, axis: int = 0, reduce: str = "add", name=None) -> Node:
+    """A tensor of `values`' shape with `size` along `axis`, starting at the combine's identity (0, 1, -inf, +inf),
+    each row of `values` combined at its index ('add' is take's adjoint and differentiable; 'mul', 'max', 'min'
+    pass no gradient). Indices out of [-size, size) raise IndexRangeError when the call runs."""
+    idx = indices if isinstance(indices, Node) else as_node(np.asarray(indices, dtype=np.int64))
+    if reduce == "add":
+        return TAKE_ADJOINT(values, idx, axis=axis, size=size, name=name)
+    return SCATTER_REDUCE(values, idx, axis=axis, size=size, combine=reduce, name=name)
 
 
 def check_range(x, lo: int, hi: int, what: str = "values", name=None):

@@ -1398,3 +1398,24 @@ def _():
     x, a = inp("x", (3, 5))
     idx = np.array([[0, -1], [4, 2], [-5, 1]], np.int64)
     return gc.take_along_axis(x, idx, 1), {"x": a}, np.take_along_axis(a, idx % 5, 1)
+
+
+@case("scatter_reduce", "max_min_mul_with_repeats")
+def _():
+    v, a = inp("v", (5, 3), np.float32)
+    idx = np.array([2, 0, 2, 3, 0], np.int64)
+    want = []
+    for ufunc, start in ((np.maximum, -np.inf), (np.minimum, np.inf), (np.multiply, 1.0)):
+        out = np.full((4, 3), start, np.float32)
+        ufunc.at(out, idx, a)
+        want.append(out)
+    return [gc.scatter_reduce(v, idx, 4, reduce=r) for r in ("max", "min", "mul")], {"v": a}, want
+
+
+@case("scatter_reduce", "int32_axis1_negative_indices")
+def _():
+    v, a = inp("v", (2, 4), np.int32, -9, 9)
+    idx = np.array([-1, 0, 2, -1], np.int64)
+    out = np.full((2, 3), np.iinfo(np.int32).min, np.int32)
+    np.maximum.at(out, (slice(None), idx % 3), a)
+    return gc.scatter_reduce(v, idx, 3, axis=1, reduce="max"), {"v": a}, out
