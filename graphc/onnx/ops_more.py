@@ -42,27 +42,46 @@ def depth_space(ctx):
     return gc.reshape(t, (n, c // (bs * bs), h * bs, w * bs))
 
 
-def _flat_take(ctx, data, flat):
-    """data.reshape(-1)[flat] for a static-shaped data."""
+def _element_index(ctx, data, idx, axis: int):
+    """The flat index into data of every element of idx read along `axis` (GatherElements, ScatterElements);
+    each index checked against its own axis before flattening, so none reaches a neighbouring row."""
     if not all(isinstance(d, int) for d in data.shape):
         raise ctx.error("needs the data's static shape")
-    return gc.take(gc.reshape(data, (-1,)), flat, axis=0)
+    strides = np.cumprod((tuple(data.shape[1:]) + (1,))[::-1])[::-1]
+    n = data.shape[axis]
+    idx = gc.cast(gc.check_range(idx, -n, n, f"{ctx.label}: indices"), np.int64)
+    idx = gc.where(idx < 0, idx + n, idx)
+    flat = None
+    for a in range(data.ndim):
+        term = (idx if a == axis else gc.iota(tuple(idx.shape), a, np.int64)) * int(strides[a])
+        flat = term if flat is None else flat + term
+    return flat
+
+
+def _tuple_index(ctx, data, idx, batch_dims: int = 0):
+    """(the row of data, flattened to (batch × indexed dims, rest), of every index tuple in idx's last axis, the
+    number of rows): GatherND, ScatterND. Each component checked against its own axis first."""
+    k = idx.shape[-1]
+    batch, lead = tuple(data.shape[:batch_dims]), tuple(data.shape[batch_dims:batch_dims + k])
+    if not all(isinstance(d, int) for d in batch + lead):
+        raise ctx.error("needs static sizes along the indexed axes")
+    strides = np.cumprod((batch + lead)[::-1])[::-1].tolist()[1:] + [1]
+    flat = None
+    for i in range(batch_dims):  # the batch position of each index tuple
+        part = gc.iota(tuple(idx.shape[:-1]), i) * int(strides[i])
+        flat = part if flat is None else flat + part
+    for j in range(k):
+        part = gc.cast(gc.check_range(idx[..., j], -lead[j], lead[j], f"{ctx.label}: indices[..., {j}]"), np.int64)
+        part = gc.where(part < 0, part + lead[j], part) * int(strides[batch_dims + j])
+        flat = part if flat is None else flat + part
+    return flat, int(np.prod(batch + lead))
 
 
 @converts("GatherElements")
 def gather_elements(ctx):
     data, idx = ctx.x(0), ctx.x(1)
-    axis = axis_of(ctx, ctx.attr("axis", 0), data.ndim)
-    strides = np.cumprod((data.shape[1:] + (1,))[::-1])[::-1]
-    n = data.shape[axis]
-    idx = gc.cast(gc.check_range(idx, -n, n, f"{ctx.label}: indices"), np.int64)  # before flattening
-    idx = gc.where(idx < 0, idx + n, idx)
-    flat = None
-    for a in range(data.ndim):
-        term = idx if a == axis else gc.iota(tuple(idx.shape), a, np.int64)
-        term = term * int(strides[a])
-        flat = term if flat is None else flat + term
-    return _flat_take(ctx, data, flat)
+    flat = _element_index(ctx, data, idx, axis_of(ctx, ctx.attr("axis", 0), data.ndim))
+    return gc.take(gc.reshape(data, (-1,)), flat, axis=0)
 
 
 @converts("GatherND")
@@ -71,20 +90,8 @@ def gather_nd(ctx):
     b = ctx.attr("batch_dims", 0)
     if not 0 <= b < min(data.ndim, idx.ndim):
         raise ctx.error(f"attribute 'batch_dims' {b} must be in [0, {min(data.ndim, idx.ndim)})")
-    k = idx.shape[-1]
-    batch, lead = tuple(data.shape[:b]), tuple(data.shape[b:b + k])
-    # every (batch position, index tuple) becomes one row of data flattened to (batch × indexed dims, rest)
-    strides = np.cumprod((batch + lead)[::-1])[::-1].tolist()[1:] + [1]
-    flat = None
-    for i in range(b):  # the batch position of each index tuple
-        part = gc.iota(tuple(idx.shape[:-1]), i) * int(strides[i])
-        flat = part if flat is None else flat + part
-    for j in range(k):
-        part = gc.cast(gc.check_range(idx[..., j], -lead[j], lead[j], f"{ctx.label}: indices[..., {j}]"), np.int64)
-        part = gc.where(part < 0, part + lead[j], part) * int(strides[b + j])
-        flat = part if flat is None else flat + part
-    table = gc.reshape(data, (int(np.prod(batch + lead)),) + tuple(data.shape[b + k:]))
-    return gc.take(table, flat, axis=0)
+    flat, rows = _tuple_index(ctx, data, idx, b)
+    return gc.take(gc.reshape(data, (rows,) + tuple(data.shape[b + idx.shape[-1]:])), flat, axis=0)
 
 
 @converts("EyeLike")
@@ -296,30 +303,15 @@ def _scatter(ctx, data, flat, updates, rows: int):
 @converts("ScatterElements", "Scatter")
 def scatter_elements(ctx):
     data, idx, updates = ctx.x(0), ctx.x(1), ctx.x(2)
-    axis = axis_of(ctx, ctx.attr("axis", 0), data.ndim)
-    strides = np.cumprod((tuple(data.shape[1:]) + (1,))[::-1])[::-1]
-    n = data.shape[axis]
-    idx = gc.cast(gc.check_range(idx, -n, n, f"{ctx.label}: indices"), np.int64)  # before flattening
-    idx = gc.where(idx < 0, idx + n, idx)
-    flat = None
-    for a in range(data.ndim):
-        term = (idx if a == axis else gc.iota(tuple(idx.shape), a, np.int64)) * int(strides[a])
-        flat = term if flat is None else flat + term
+    flat = _element_index(ctx, data, idx, axis_of(ctx, ctx.attr("axis", 0), data.ndim))
     return _scatter(ctx, data, flat, updates, int(np.prod(data.shape)))
 
 
 @converts("ScatterND")
 def scatter_nd(ctx):
     data, idx, updates = ctx.x(0), ctx.x(1), ctx.x(2)
-    k = idx.shape[-1]
-    lead = tuple(data.shape[:k])
-    strides = np.cumprod((lead[1:] + (1,))[::-1])[::-1]
-    flat = None
-    for j in range(k):
-        part = gc.cast(gc.check_range(idx[..., j], -lead[j], lead[j], f"{ctx.label}: indices[..., {j}]"), np.int64)
-        part = gc.where(part < 0, part + lead[j], part) * int(strides[j])
-        flat = part if flat is None else flat + part
-    return _scatter(ctx, data, flat, updates, int(np.prod(lead)))
+    flat, rows = _tuple_index(ctx, data, idx)
+    return _scatter(ctx, data, flat, updates, rows)
 
 
 @converts("TopK")
